@@ -1,0 +1,39 @@
+"""The MNIST lab: train, evaluate and draw with a handwritten-digit classifier.
+
+    streamlit run dashboard.py
+
+The landing page imports no TensorFlow, so it is ready in about a second;
+the pages load it when they need it.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from model import store
+
+
+def home() -> None:
+    st.title("✍️ MNIST lab")
+    st.write("Take MNIST from raw data to a trained, evaluated, saved model, then draw a digit "
+             "and watch the model read it.")
+    meta = store.current_meta()
+    if meta and store.current_model_path().exists():
+        a, b, c = st.columns(3)
+        a.metric("Current model: test accuracy", f"{meta['metrics']['test_accuracy']:.2%}")
+        b.metric("Test loss", f"{meta['metrics']['test_loss']:.4f}")
+        c.metric("Trained in", f"{meta.get('train_seconds', 0):.1f} s")
+        st.caption(f"{meta.get('description', '')} · saved as `{store.current_model_path()}`")
+    else:
+        st.info("No model yet: start on the Train page (the default model takes about ten seconds).")
+    st.page_link(TRAIN, label="Train a model: choose the architecture and hyperparameters", icon="🏋️")
+    st.page_link(EVALUATE, label="Evaluate it: accuracy, mistakes, confusion matrix", icon="📊")
+    st.page_link(DRAW, label="Draw a digit and see what the model reads", icon="✏️")
+
+
+TRAIN = st.Page("pages/train.py", title="Train", icon="🏋️")
+EVALUATE = st.Page("pages/evaluate.py", title="Evaluate", icon="📊")
+DRAW = st.Page("pages/draw.py", title="Draw", icon="✏️")
+
+st.set_page_config(page_title="MNIST lab", page_icon="✍️", layout="wide")
+st.navigation([st.Page(home, title="Home", icon="🏠", default=True), TRAIN, EVALUATE, DRAW]).run()

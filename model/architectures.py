@@ -1,0 +1,101 @@
+"""Keras models built from a ``TrainConfig``: the classic MLP and a small CNN.
+
+The MLP takes flattened images (784,), as the seed's ``mnist_model.h5`` does;
+the CNN takes (28, 28, 1). Augmentation layers, when on, sit at the front of
+the model and act only in training.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from model.config import TrainConfig
+
+
+def input_shape(config: TrainConfig) -> tuple[int, ...]:
+    return (784,) if config.architecture == "mlp" else (28, 28, 1)
+
+
+def build_model(config: TrainConfig) -> keras.Model:
+    """The uncompiled network that ``config`` describes."""
+    regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
+    inputs = keras.Input(shape=input_shape(config), name="image")
+    x = inputs
+    if config.augment:
+        if config.architecture == "mlp":
+            x = layers.Reshape((28, 28, 1))(x)
+        x = augmentation(config.augment, config.seed)(x)
+    if config.architecture == "cnn":
+        for i, filters in enumerate(config.conv_filters):
+            x = layers.Conv2D(filters, 3, padding="same", kernel_regularizer=regularizer,
+                              use_bias=not config.batch_norm)(x)
+            x = _normalize_and_activate(x, config)
+            x = layers.MaxPooling2D()(x)
+        x = layers.Flatten()(x)
+    elif config.augment:
+        x = layers.Flatten()(x)
+    for units in config.hidden_units:
+        if config.dropout:
+            x = layers.Dropout(config.dropout)(x)
+        x = layers.Dense(units, kernel_regularizer=regularizer, use_bias=not config.batch_norm)(x)
+        x = _normalize_and_activate(x, config)
+    if config.dropout:
+        x = layers.Dropout(config.dropout)(x)
+    outputs = layers.Dense(10, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=f"mnist_{config.architecture}")
+
+
+def _normalize_and_activate(x, config: TrainConfig):
+    if config.batch_norm:
+        x = layers.BatchNormalization()(x)
+    return layers.Activation(config.activation)(x)
+
+
+def augmentation(strength: float, seed: int) -> keras.Sequential:
+    """Random shifts, rotations and zoom; ``strength`` 1 is up to 3 pixels,
+    15 degrees and 15% zoom, which still leaves every digit readable."""
+    return keras.Sequential([
+        layers.RandomRotation(strength * 15 / 360, fill_mode="constant", seed=seed),
+        layers.RandomZoom(strength * 0.15, fill_mode="constant", seed=seed + 1),
+        layers.RandomTranslation(strength * 3 / 28, strength * 3 / 28,
+                                 fill_mode="constant", seed=seed + 2),
+    ], name="augmentation")
+
+
+def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    lr = learning_rate_schedule(config, steps_per_epoch)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=config.momentum, nesterov=config.nesterov)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(lr)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
+    return keras.optimizers.RMSprop(lr)
+
+
+def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
+    """A constant rate, a cosine decay, or one cycle (linear warm-up over the
+    first 30% of steps, then cosine annealing), all built-in Keras schedules so
+    the saved model needs no custom objects."""
+    total = max(1, steps_per_epoch * config.epochs)
+    if config.schedule == "constant":
+        return config.lr
+    if config.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.lr, decay_steps=total)
+    warmup = max(1, int(0.3 * total))
+    return keras.optimizers.schedules.CosineDecay(
+        config.lr / 25, decay_steps=total - warmup, alpha=1 / 250,
+        warmup_target=config.lr, warmup_steps=warmup)
+
+
+STEPS_PER_EXECUTION = 20
+
+
+def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
+    """Cross-entropy and accuracy, as the seed. Running several steps per call
+    and compiling with XLA halve the MLP's training time on CPU without
+    changing what is computed; the random augmentation ops have no XLA kernels."""
+    model.compile(optimizer=build_optimizer(config, steps_per_epoch),
+                  loss="categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=STEPS_PER_EXECUTION, jit_compile=not config.augment)

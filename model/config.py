@@ -1,0 +1,124 @@
+"""Every hyperparameter of a training run, in one validated dataclass.
+
+The defaults are the classic recipe: an MLP 784-128-128-10 (ReLU, softmax),
+SGD at Keras' default learning rate, categorical cross-entropy, batch 32, 3 epochs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+ARCHITECTURES = ("mlp", "cnn")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu")
+SCHEDULES = ("constant", "cosine", "onecycle")
+DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.001}
+
+MAX_EPOCHS = 200
+MAX_UNITS = 4096
+TRAIN_SIZE = 60_000
+
+
+class ConfigError(ValueError):
+    """A hyperparameter is out of range; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    architecture: str = "mlp"
+    hidden_units: tuple[int, ...] = (128, 128)  # MLP: dense layers; CNN: dense head
+    conv_filters: tuple[int, ...] = (32, 64)  # CNN only: one conv block per entry
+    activation: str = "relu"
+    optimizer: str = "sgd"
+    learning_rate: float | None = None  # None: the optimizer's Keras default
+    momentum: float = 0.0  # SGD only
+    nesterov: bool = False  # SGD only
+    weight_decay: float = 0.0  # AdamW only
+    schedule: str = "constant"
+    batch_size: int = 32
+    epochs: int = 3
+    dropout: float = 0.0
+    batch_norm: bool = False
+    l2: float = 0.0
+    augment: float = 0.0  # strength of random shifts/rotations/zoom; 0 is off
+    validation_split: float = 0.0
+    early_stopping: int = 0  # patience in epochs; 0 is off (needs a validation split)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        # Lists from JSON or widgets become tuples, so configs compare and hash.
+        object.__setattr__(self, "hidden_units", tuple(int(u) for u in self.hidden_units))
+        object.__setattr__(self, "conv_filters", tuple(int(u) for u in self.conv_filters))
+        self.validate()
+
+    @property
+    def lr(self) -> float:
+        """The learning rate in effect."""
+        if self.learning_rate is None:
+            return DEFAULT_LEARNING_RATES[self.optimizer]
+        return self.learning_rate
+
+    def validate(self) -> None:
+        def check(ok: bool, message: str) -> None:
+            if not ok:
+                raise ConfigError(message)
+
+        for name, allowed in (("architecture", ARCHITECTURES), ("optimizer", OPTIMIZERS),
+                              ("activation", ACTIVATIONS), ("schedule", SCHEDULES)):
+            value = getattr(self, name)
+            check(value in allowed, f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
+        check(self.learning_rate is None or 0 < self.learning_rate <= 10,
+              f"learning rate must be > 0 and <= 10, got {self.learning_rate}")
+        check(1 <= self.epochs <= MAX_EPOCHS, f"epochs must be 1 to {MAX_EPOCHS}, got {self.epochs}")
+        check(1 <= self.batch_size <= TRAIN_SIZE,
+              f"batch size must be 1 to {TRAIN_SIZE}, got {self.batch_size}")
+        check(len(self.hidden_units) <= 8, "at most 8 hidden layers")
+        check(all(1 <= u <= MAX_UNITS for u in self.hidden_units),
+              f"hidden layer sizes must be 1 to {MAX_UNITS}, got {list(self.hidden_units)}")
+        check(self.architecture != "cnn" or 1 <= len(self.conv_filters) <= 3,
+              "a CNN has 1 to 3 conv blocks")
+        check(all(1 <= f <= 512 for f in self.conv_filters),
+              f"conv filters must be 1 to 512, got {list(self.conv_filters)}")
+        check(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
+        check(0 <= self.weight_decay < 1, f"weight decay must be in [0, 1), got {self.weight_decay}")
+        check(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
+        check(0 <= self.l2 < 1, f"L2 must be in [0, 1), got {self.l2}")
+        check(0 <= self.augment <= 1, f"augmentation strength must be in [0, 1], got {self.augment}")
+        check(0 <= self.validation_split < 0.5,
+              f"validation split must be in [0, 0.5), got {self.validation_split}")
+        check(self.early_stopping >= 0, "early-stopping patience must be >= 0")
+        check(self.early_stopping == 0 or self.validation_split > 0,
+              "early stopping needs a validation split")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hidden_units"] = list(self.hidden_units)
+        d["conv_filters"] = list(self.conv_filters)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown hyperparameters: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    def key(self) -> str:
+        """A short stable hash of everything that changes the trained model."""
+        d = self.to_dict()
+        d["learning_rate"] = self.lr
+        blob = json.dumps(d, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    def describe(self) -> str:
+        if self.architecture == "mlp":
+            shape = "-".join(str(u) for u in (784, *self.hidden_units, 10))
+            arch = f"MLP {shape}"
+        else:
+            arch = f"CNN {'-'.join(map(str, self.conv_filters))} conv + {'-'.join(map(str, self.hidden_units))} dense"
+        return f"{arch}, {self.optimizer.upper()} lr {self.lr:g}, batch {self.batch_size}, {self.epochs} epochs"

@@ -1,0 +1,117 @@
+"""Turning pixels into model inputs: MNIST arrays, and drawings from the canvas.
+
+``canvas_to_mnist`` makes a drawing look like an MNIST digit the way MNIST
+itself was made: crop to the ink, scale the longer side to 20 pixels keeping
+the aspect ratio (anti-aliased), and centre the centre of mass in 28x28.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+DIGIT_BOX = 20  # MNIST's digits fit a 20x20 box inside the 28x28 image
+SIZE = 28
+INK_LEVEL = 0.2  # a pixel at least this bright (0..1) counts as ink
+MIN_DRAWING_FRACTION = 0.08  # a drawing smaller than this part of the canvas is a dot
+
+
+class DrawingError(ValueError):
+    """The image holds no digit the model could read; the message says why."""
+
+
+class EmptyDrawingError(DrawingError):
+    """Nothing drawn: the image is blank or uniform."""
+
+
+class DrawingTooSmallError(DrawingError):
+    """The ink covers too little of the canvas to be a digit (a dot, a speck)."""
+
+
+def scale_images(x: np.ndarray) -> np.ndarray:
+    """uint8 images (N, 28, 28) to float32 in [0, 1], shape (N, 28, 28)."""
+    return np.asarray(x, dtype=np.float32) / 255.0
+
+
+def flatten(x: np.ndarray) -> np.ndarray:
+    """Images (N, 28, 28) to rows (N, 784): the seed's MLP input."""
+    return np.asarray(x).reshape(len(x), SIZE * SIZE)
+
+
+def one_hot(y: np.ndarray, classes: int = 10) -> np.ndarray:
+    """Integer labels to one-hot float32 rows."""
+    return np.eye(classes, dtype=np.float32)[np.asarray(y, dtype=np.int64)]
+
+
+def to_grayscale(image: np.ndarray) -> np.ndarray:
+    """A canvas image (H, W, 4) RGBA, (H, W, 3) RGB or (H, W) gray, uint8 or
+    float, to float32 brightness in [0, 1]: light ink on a dark background."""
+    a = np.asarray(image)
+    if a.dtype == bool:
+        a = a.astype(np.float32)
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise DrawingError(f"expected an image of numbers, got dtype {a.dtype}")
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim == 3 and a.shape[-1] in (3, 4):
+        rgb = a[..., :3].astype(np.float32)
+        gray = rgb.max(axis=-1)
+        if a.shape[-1] == 4:  # transparent pixels carry no ink, whatever their colour
+            alpha = a[..., 3].astype(np.float32)
+            gray = gray * (alpha / (255.0 if np.issubdtype(a.dtype, np.integer) else 1.0))
+    elif a.ndim == 2:
+        gray = a.astype(np.float32)
+    else:
+        raise DrawingError(f"expected an image (H, W), (H, W, 3) or (H, W, 4), got shape {a.shape}")
+    if gray.size == 0:
+        raise EmptyDrawingError("the image is empty")
+    if not np.isfinite(gray).all():
+        raise DrawingError("the image holds NaN or infinite values")
+    if np.issubdtype(a.dtype, np.integer) or gray.max() > 1.0:
+        gray = gray / 255.0
+    return np.clip(gray, 0.0, 1.0)
+
+
+def canvas_to_mnist(image: np.ndarray) -> np.ndarray:
+    """A drawing (light ink on dark) to a 28x28 float32 image in [0, 1], MNIST-style.
+
+    Raises ``EmptyDrawingError`` for a blank or uniform image and
+    ``DrawingTooSmallError`` for a dot; both are ``ValueError``s.
+    """
+    gray = to_grayscale(image)
+    if gray.max() - gray.min() < INK_LEVEL:
+        raise EmptyDrawingError("nothing is drawn: the canvas is blank or uniform")
+    ink = gray >= INK_LEVEL
+    if ink.all():
+        raise EmptyDrawingError("the whole canvas is ink: clear it and draw one digit")
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    height, width = bottom - top, right - left
+    if max(height, width) < MIN_DRAWING_FRACTION * max(gray.shape):
+        raise DrawingTooSmallError("the drawing is too small to read: draw the digit larger")
+
+    digit = _fit_box(gray[top:bottom, left:right], DIGIT_BOX)
+    return _centre_by_mass(digit, SIZE)
+
+
+def _fit_box(crop: np.ndarray, box: int) -> np.ndarray:
+    """Scale so the longer side is ``box`` pixels, keeping the aspect ratio."""
+    h, w = crop.shape
+    scale = box / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # PIL wants (w, h)
+    resized = Image.fromarray(crop.astype(np.float32)).resize(
+        size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+
+
+def _centre_by_mass(digit: np.ndarray, size: int) -> np.ndarray:
+    """Place ``digit`` in a size x size image with its centre of mass at the centre."""
+    h, w = digit.shape
+    mass = digit.sum()
+    ys, xs = np.indices(digit.shape)
+    cy, cx = (ys * digit).sum() / mass, (xs * digit).sum() / mass
+    top = int(np.clip(round(size / 2 - 0.5 - cy), 0, size - h))
+    left = int(np.clip(round(size / 2 - 0.5 - cx), 0, size - w))
+    out = np.zeros((size, size), dtype=np.float32)
+    out[top:top + h, left:left + w] = digit
+    return out

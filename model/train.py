@@ -1,0 +1,231 @@
+"""Train a digit classifier, evaluate it on the test set, and save it.
+
+    python -m model.train                        # the classic MLP, 3 epochs
+    python -m model.train --optimizer adam --epochs 5 --hidden-units 256,128
+    python -m model.train --architecture cnn --augment 0.5 --out cnn.h5
+
+From Python::
+
+    from model.config import TrainConfig
+    from model.train import train
+    result = train(TrainConfig(epochs=1))
+    result.metrics["test_accuracy"], result.path
+
+The same settings never train twice: each run is kept under ``models/<key>/``
+and training again with the same config returns that run at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import logging
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model import store
+from model.config import ConfigError, TrainConfig
+from model.data import Split, load_mnist
+from model.preprocess import one_hot, scale_images
+
+log = logging.getLogger("mnist_lab")
+
+
+@dataclass
+class TrainResult:
+    model: Any  # keras.Model
+    meta: dict[str, Any]  # config, metrics, history, timing, versions (the sidecar)
+    path: Path  # the current model file, mnist_model.h5
+    cached: bool  # True when an earlier run with the same settings was reused
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.meta["metrics"]
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        return self.meta["history"]
+
+
+def model_inputs(images: np.ndarray, shape: Sequence[int | None]) -> np.ndarray:
+    """uint8 or float images (N, 28, 28) as float32 in the model's input shape."""
+    x = scale_images(images) if images.dtype == np.uint8 else np.asarray(images, np.float32)
+    return x.reshape((len(x), *[d for d in shape if d is not None]))
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None):
+    """An in-memory tf.data pipeline; shuffled every epoch when ``seed`` is given."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, one_hot(y)))
+    if seed is not None:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def fit(config: TrainConfig, train_data: Split, callbacks: Sequence[Any] = ()):
+    """Build and fit a model on ``train_data`` (uint8 images, int labels).
+    Returns ``(model, history)``, history being per-epoch metric lists."""
+    import keras
+
+    from model.architectures import build_model, compile_model
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config)
+    x = model_inputs(train_data[0], model.input_shape[1:])
+    y = np.asarray(train_data[1])
+    validation = None
+    if config.validation_split:
+        n_val = int(len(x) * config.validation_split)
+        x, y, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
+        validation = make_dataset(x_val, y_val, 1000, seed=None)
+    steps_per_epoch = -(-len(x) // config.batch_size)
+    compile_model(model, config, steps_per_epoch)
+    all_callbacks = list(callbacks)
+    if config.early_stopping:
+        all_callbacks.append(keras.callbacks.EarlyStopping(
+            patience=config.early_stopping, restore_best_weights=True))
+    history = model.fit(make_dataset(x, y, config.batch_size, config.seed), epochs=config.epochs,
+                        validation_data=validation, callbacks=all_callbacks, shuffle=False, verbose=0)
+    return model, {k: [float(v) for v in vs] for k, vs in history.history.items()}
+
+
+def test_metrics(model, test_data: Split) -> dict[str, float]:
+    x = model_inputs(test_data[0], model.input_shape[1:])
+    loss, accuracy = model.evaluate(x, one_hot(test_data[1]), batch_size=1000, verbose=0)
+    return {"test_loss": float(loss), "test_accuracy": float(accuracy)}
+
+
+def versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__}
+
+
+def train(config: TrainConfig = TrainConfig(), callbacks: Sequence[Any] = (),
+          root: Path | None = None, out: Path | None = None) -> TrainResult:
+    """Train ``config`` on MNIST (or reuse the run that already did), keep the
+    run in the registry, and make it the current model (``out``, default
+    ``mnist_model.h5`` in the work folder)."""
+    key = config.key()
+    folder = store.run_dir(key, root)
+    # Sessions asking for the same settings wait here and share one training.
+    with store.file_lock(folder.with_suffix(".lock")):
+        meta = store.load_run_meta(key, root)
+        cached = meta is not None
+        if cached:
+            import keras
+
+            model = keras.models.load_model(folder / "model.keras", compile=False)
+        else:
+            with store.file_lock(folder.parent / ".training.lock"):  # one training at a time
+                model, meta = _train_new(config, callbacks)
+                store.save_run(model, meta, root)
+    path = store.make_current(key, root)
+    if out is not None and Path(out).resolve() != path.resolve():
+        store.save_model(model, Path(out))
+        store.write_json(store.sidecar_path(Path(out)), meta)
+        path = Path(out)
+    return TrainResult(model=model, meta=meta, path=path, cached=cached)
+
+
+def _train_new(config: TrainConfig, callbacks: Sequence[Any]):
+    train_data, test_data = load_mnist()
+    started = time.perf_counter()
+    model, history = fit(config, train_data, callbacks)
+    seconds = time.perf_counter() - started
+    meta = {
+        "key": config.key(),
+        "config": config.to_dict(),
+        "description": config.describe(),
+        "metrics": test_metrics(model, test_data),
+        "history": history,
+        "epochs_run": len(next(iter(history.values()), [])),
+        "train_seconds": round(seconds, 3),
+        "parameters": int(model.count_params()),
+        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+    }
+    return model, meta
+
+
+# --- command line -----------------------------------------------------------
+
+def _parse_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
+def _parse_optional_float(text: str) -> float | None:
+    return None if text.lower() in ("", "default", "none") else float(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One flag per ``TrainConfig`` field, named after it, defaulting to it."""
+    parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n")[0])
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, type=_parse_list, default=default, metavar="N,N",
+                                help=f"default {','.join(map(str, default))}")
+        elif default is None:
+            parser.add_argument(flag, type=_parse_optional_float, default=None,
+                                help="default: the optimizer's Keras default")
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help=f"default {default}")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="also save the model here (default: only mnist_model.h5 in the work folder)")
+    parser.add_argument("--quiet", action="store_true", help="print only the final metrics")
+    return parser
+
+
+def _print_progress(p) -> None:
+    if p.event == "epoch":
+        logs = p.epoch_logs[-1]
+        extra = "".join(f"  {k} {v:.4f}" for k, v in logs.items() if k.startswith("val_"))
+        print(f"epoch {p.epoch}/{p.epochs}  loss {logs['loss']:.4f}  accuracy {logs['accuracy']:.4f}"
+              f"{extra}  ({p.elapsed:.1f} s)", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    out, quiet = args.pop("out"), args.pop("quiet")
+    try:
+        config = TrainConfig(**args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from model.callbacks import ProgressCallback
+    from model.logs import quiet_tensorflow
+
+    quiet_tensorflow(verbose=not quiet)
+    print(f"training {config.describe()}", flush=True)
+    try:
+        result = train(config, callbacks=[] if quiet else [ProgressCallback(_print_progress, 5.0)], out=out)
+    except Exception as exc:  # one line, never a traceback
+        print(f"error: training failed: {exc}", file=sys.stderr)
+        return 1
+    m = result.metrics
+    note = " (same settings as an earlier run: reused it)" if result.cached else ""
+    print(f"test loss {m['test_loss']:.4f}  test accuracy {m['test_accuracy']:.4f}{note}")
+    print(f"saved {result.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

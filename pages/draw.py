@@ -1,0 +1,60 @@
+"""Draw: a digit on the canvas, read by the current model as you draw."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from model import figures
+from model.predict import predict_proba
+from model.preprocess import DrawingError, EmptyDrawingError, canvas_to_mnist
+from pages.shared import current_model, show_figure
+
+CANVAS_PX = 280
+STROKE_PX = 18
+
+
+def canvas_key() -> str:
+    """Clearing gives the canvas a new key: a fresh, empty canvas."""
+    return f"canvas_{st.session_state.get('canvas_generation', 0)}"
+
+
+def clear() -> None:
+    st.session_state.canvas_generation = st.session_state.get("canvas_generation", 0) + 1
+
+
+def page() -> None:
+    st.title("Draw")
+    loaded = current_model()
+    if loaded is None:
+        return
+    model, meta = loaded
+    st.caption(f"Model: {meta.get('description', 'an uploaded model')}")
+    left, right = st.columns([1, 1])
+    with left:
+        st.write("Draw one digit, large, in the middle:")
+        canvas = st_canvas(stroke_width=STROKE_PX, stroke_color="#FFFFFF", background_color="#000000",
+                           width=CANVAS_PX, height=CANVAS_PX, drawing_mode="freedraw",
+                           return_image_data=True, key=canvas_key())
+        st.button("Clear", on_click=clear, key="clear")
+    with right:
+        if canvas.image_data is None:
+            st.info("Draw a digit on the canvas: the prediction appears here.", icon="✏️")
+            return
+        try:
+            image = canvas_to_mnist(canvas.image_data)
+        except EmptyDrawingError:
+            st.info("The canvas is empty: draw a digit on it.", icon="✏️")
+            return
+        except DrawingError as exc:
+            st.warning(f"{exc}.", icon="⚠️")
+            return
+        probs = predict_proba(model, image)
+        digit = int(probs.argmax())
+        st.metric("Prediction", str(digit), help="The class with the highest probability.")
+        st.markdown(f"Confidence: **{probs[digit]:.1%}**")
+        show_figure(figures.probability_bars(probs, title="Probability of each digit"))
+        show_figure(figures.model_input_image(image))
+
+
+page()

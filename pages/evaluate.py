@@ -1,0 +1,80 @@
+"""Evaluate: test accuracy and loss, a grid of test digits, probabilities,
+the confusion matrix and the worst mistakes of the current model."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from model import figures, store
+from model.evaluate import Evaluation
+from pages.shared import current_model, file_version, show_figure, test_set
+
+GRID = 25
+
+
+@st.cache_resource(max_entries=4, show_spinner="Evaluating on the 10,000 test images…")
+def evaluation(path: str, version: tuple[int, int], _model) -> Evaluation:
+    from model.evaluate import evaluate
+
+    return evaluate(_model, *test_set())
+
+
+def sample(result: Evaluation, only_mistakes: bool, draw: int) -> np.ndarray:
+    pool = result.mistakes() if only_mistakes else np.arange(len(result.labels))
+    rng = np.random.default_rng(draw)
+    return np.sort(rng.choice(pool, size=min(GRID, len(pool)), replace=False))
+
+
+def page() -> None:
+    st.title("Evaluate")
+    loaded = current_model()
+    if loaded is None:
+        return
+    model, meta = loaded
+    path = store.current_model_path()
+    result = evaluation(str(path), file_version(path), model)
+    images, _ = test_set()
+
+    st.caption(meta.get("description", "an uploaded model"))
+    a, b, c = st.columns(3)
+    a.metric("Test accuracy", f"{result.accuracy:.2%}")
+    b.metric("Test loss", f"{result.loss:.4f}")
+    c.metric("Mistakes", f"{(~result.correct).sum():,} of {len(result.labels):,}")
+
+    st.subheader("Test digits")
+    controls = st.columns([1, 1, 3])
+    if controls[0].button("New sample", key="new_sample"):
+        st.session_state.draw = st.session_state.get("draw", 0) + 1
+    only_mistakes = controls[1].toggle("Only mistakes", key="only_mistakes")
+    shown = sample(result, only_mistakes, st.session_state.get("draw", 0))
+    if len(shown) == 0:
+        st.success("No mistakes on the test set.")
+        return
+    show_figure(figures.digit_grid(images[shown], result.predictions[shown], result.labels[shown],
+                                   title="Green: right · red: wrong"))
+
+    st.subheader("Softmax probabilities")
+    chosen = st.multiselect("Images from the grid (numbered left to right, top to bottom)",
+                            range(1, len(shown) + 1), default=[1, 2, 3][:len(shown)], key="chosen")
+    columns = st.columns(3)
+    for n, position in enumerate(chosen):
+        i = shown[position - 1]
+        show_figure(figures.probability_bars(result.probs[i], true=int(result.labels[i]),
+                                             title=f"#{position}: test image {i}, true {result.labels[i]}"),
+                    columns[n % 3])
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Confusion matrix")
+        show_figure(figures.confusion_matrix(result.confusion))
+    with right:
+        st.subheader("Worst mistakes")
+        st.caption("Wrong, and the most confident about it.")
+        worst = result.mistakes()[:10]
+        show_figure(figures.digit_grid(images[worst], result.predictions[worst], result.labels[worst]))
+    st.subheader("Accuracy per digit")
+    st.bar_chart({"accuracy": result.per_class_accuracy}, x_label="digit", y_label="accuracy", height=240)
+
+
+page()
