@@ -191,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None,
                         help="also save the model here (default: only mnist_model.h5 in the work folder)")
     parser.add_argument("--quiet", action="store_true", help="print only the final metrics")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log messages")
     return parser
 
 
@@ -204,7 +205,7 @@ def _print_progress(p) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
-    out, quiet = args.pop("out"), args.pop("quiet")
+    out, quiet, verbose = args.pop("out"), args.pop("quiet"), args.pop("verbose")
     try:
         config = TrainConfig(**args)
     except ConfigError as exc:
@@ -213,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from model.callbacks import ProgressCallback
     from model.logs import quiet_tensorflow
 
-    quiet_tensorflow(verbose=not quiet)
+    quiet_tensorflow(verbose=verbose)
     print(f"training {config.describe()}", flush=True)
     try:
         result = train(config, callbacks=[] if quiet else [ProgressCallback(_print_progress, 5.0)], out=out)

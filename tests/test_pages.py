@@ -1,0 +1,172 @@
+"""Each page under Streamlit's AppTest: with and without a model, the Train
+button, the Evaluate metrics and grid, and the Draw page with a drawing
+injected through the canvas's session state (AppTest has no canvas)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, drawn_digit
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+TIMEOUT = 240  # training the default model takes 10 to 40 s on two cores
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=TIMEOUT)
+
+
+def open_page(page: str) -> AppTest:
+    at = app().run()
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    return " ".join(str(e.value) for kind in (at.info, at.success, at.warning, at.error, at.markdown, at.caption)
+                    for e in kind)
+
+
+def canvas_state(rgba) -> dict:
+    """What the canvas component puts in session state after a stroke."""
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, format="PNG")
+    data = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": data}}
+
+
+def test_home_without_model(lab_dir):
+    at = app().run()
+    assert not at.exception
+    assert at.title[0].value.endswith("MNIST lab")
+    assert "No model yet" in texts(at)
+
+
+@pytest.mark.parametrize("page", ["evaluate", "draw"])
+def test_pages_without_model_offer_training(lab_dir, page):
+    at = open_page(page)
+    assert "No model yet" in texts(at)
+    assert at.button(key="train_default").label.startswith("Train the default model")
+
+
+def test_train_page_shows_the_classic_recipe(lab_dir):
+    at = open_page("train")
+    assert at.selectbox[0].value == "mlp"
+    assert at.text_input[0].value == "128,128"
+    assert at.number_input(key="lr_sgd").value == pytest.approx(0.01)
+    assert [n.value for n in at.number_input if n.label in ("Batch size", "Epochs")] == [32, 3]
+    assert "MLP 784-128-128-10, SGD lr 0.01, batch 32, 3 epochs" in texts(at)
+
+
+def test_train_page_rejects_bad_settings(lab_dir):
+    at = open_page("train")
+    at.text_input[0].set_value("128,abc").run()
+    assert not at.exception
+    assert "Check the settings" in at.error[0].value
+    at.text_input[0].set_value("128").run()
+    at.number_input(key="lr_sgd").set_value(0.0).run()
+    assert "learning rate must be > 0" in at.error[0].value
+    assert not (lab_dir / "mnist_model.h5").exists()
+
+
+def test_train_button_trains_saves_and_caches(lab_dir):
+    at = open_page("train")
+    at.number_input(key="lr_sgd").set_value(0.05).run()  # a quick run: one epoch, big batches
+    [n for n in at.number_input if n.label == "Epochs"][0].set_value(1).run()
+    [n for n in at.number_input if n.label == "Batch size"][0].set_value(256).run()
+    at.button(key="train").click().run()
+    assert not at.exception, at.exception
+    accuracy = float(at.metric[0].value.rstrip("%")) / 100
+    assert accuracy > 0.80
+    assert (lab_dir / "mnist_model.h5").exists()
+    sidecar = json.loads((lab_dir / "mnist_model.json").read_text())
+    assert sidecar["config"]["epochs"] == 1 and sidecar["config"]["batch_size"] == 256
+    assert sidecar["metrics"]["test_accuracy"] == pytest.approx(accuracy, abs=1e-4)
+    assert "now the model the Evaluate and Draw pages use" in texts(at)
+
+    at.button(key="train").click().run()  # same settings: the saved run comes back
+    assert "trained before" in texts(at)
+    assert float(at.metric[0].value.rstrip("%")) / 100 == pytest.approx(accuracy, abs=1e-4)
+
+
+def test_evaluate_shows_metrics_grid_and_confusion(lab_with_model):
+    at = open_page("evaluate")
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["Test accuracy"].rstrip("%")) >= 93.5
+    images = at.get("image")
+    assert len(images) == 6  # grid, 3 probability charts, confusion matrix, worst mistakes
+    grid = images[0].proto.SerializeToString()
+    at.toggle(key="only_mistakes").set_value(True).run()
+    assert not at.exception
+    mistakes_grid = at.get("image")[0].proto.SerializeToString()
+    assert mistakes_grid != grid
+    at.button(key="new_sample").click().run()
+    assert at.get("image")[0].proto.SerializeToString() != mistakes_grid
+    assert "Confusion matrix" in [h.value for h in at.subheader]
+
+
+def test_draw_empty_canvas_gives_a_hint(lab_with_model):
+    at = open_page("draw")
+    assert "Draw a digit" in texts(at)
+    assert not at.metric
+
+
+def test_draw_reads_an_injected_drawing(lab_with_model):
+    at = app().run()
+    at.switch_page("pages/draw.py")
+    one = drawn_digit([[(140, 40), (140, 240)]], width=22)
+    at.session_state["canvas_0"] = canvas_state(one)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.metric[0].label == "Prediction"
+    assert at.metric[0].value == "1"
+    assert "Confidence" in texts(at)
+
+
+def test_draw_a_dot_is_refused_with_a_message(lab_with_model):
+    at = app().run()
+    at.switch_page("pages/draw.py")
+    at.session_state["canvas_0"] = canvas_state(drawn_digit([[(140, 140), (141, 141)]], width=8))
+    at.run()
+    assert not at.exception
+    assert not at.metric
+    assert "too small" in at.warning[0].value
+
+
+def test_draw_clear_resets_the_canvas(lab_with_model):
+    at = app().run()
+    at.switch_page("pages/draw.py")
+    at.session_state["canvas_0"] = canvas_state(drawn_digit([[(140, 40), (140, 240)]], width=22))
+    at.run()
+    assert at.metric
+    at.button(key="clear").click().run()
+    assert not at.metric
+    assert "Draw a digit" in texts(at)
+
+
+def test_corrupt_model_file_offers_retraining(lab_with_model):
+    path: Path = lab_with_model / "mnist_model.h5"
+    path.write_bytes(path.read_bytes()[:2000])
+    for page in ("evaluate", "draw"):
+        at = open_page(page)
+        assert "can't be used" in texts(at)
+        assert at.button(key="train_default")
+
+
+def test_no_model_training_from_the_draw_page(lab_dir, default_run):
+    """The offer on an empty lab trains the default model; with the registry of
+    an earlier identical run in place it is reused, so this stays fast."""
+    import shutil
+
+    shutil.copytree(default_run.path.parent / "models", lab_dir / "models")
+    at = open_page("draw")
+    at.button(key="train_default").click().run()
+    assert not at.exception, at.exception
+    assert (lab_dir / "mnist_model.h5").exists()
+    assert "Draw a digit" in texts(at)
