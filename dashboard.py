@@ -17,18 +17,26 @@ def home() -> None:
     st.title("✍️ MNIST lab")
     st.write("Take MNIST from raw data to a trained, evaluated, saved model, then draw a digit "
              "and watch the model read it.")
-    meta = store.current_meta()
-    if meta and store.current_model_path().exists():
+    show_current_model()
+
+    st.page_link(TRAIN, label="Train a model: choose the architecture and hyperparameters", icon="🏋️")
+    st.page_link(EVALUATE, label="Evaluate it: accuracy, mistakes, confusion matrix", icon="📊")
+    st.page_link(DRAW, label="Draw a digit and see what the model reads", icon="✏️")
+
+
+def show_current_model() -> None:
+    path, meta = store.current_model_path(), store.current_meta()
+    if not path.exists():
+        st.info("No model yet: start on the Train page (the default model takes about ten seconds).")
+    elif meta is None or "metrics" not in meta:
+        st.warning(f"`{path}` has no readable sidecar (`{store.sidecar_path(path).name}`), so its "
+                   "scores are unknown: see them on the Evaluate page, or train again to replace both.")
+    else:
         a, b, c = st.columns(3)
         a.metric("Current model: test accuracy", f"{meta['metrics']['test_accuracy']:.2%}")
         b.metric("Test loss", f"{meta['metrics']['test_loss']:.4f}")
         c.metric("Trained in", f"{meta.get('train_seconds', 0):.1f} s")
-        st.caption(f"{meta.get('description', '')} · saved as `{store.current_model_path()}`")
-    else:
-        st.info("No model yet: start on the Train page (the default model takes about ten seconds).")
-    st.page_link(TRAIN, label="Train a model: choose the architecture and hyperparameters", icon="🏋️")
-    st.page_link(EVALUATE, label="Evaluate it: accuracy, mistakes, confusion matrix", icon="📊")
-    st.page_link(DRAW, label="Draw a digit and see what the model reads", icon="✏️")
+        st.caption(f"{meta.get('description', '')} · saved as `{path}`")
 
 
 TRAIN = st.Page("pages/train.py", title="Train", icon="🏋️")

@@ -92,6 +92,24 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def training_lock_path(root: Path | None = None) -> Path:
+    return (root or workdir()) / RUNS / ".training.lock"
+
+
+def training_busy(root: Path | None = None) -> bool:
+    """True while some process holds the training lock (one training at a time)."""
+    path = training_lock_path(root)
+    if not path.exists():
+        return False
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
+
 def save_run(model, meta: dict[str, Any], root: Path | None = None) -> Path:
     """Keep a trained model in the registry: .h5, .keras, then its meta."""
     folder = run_dir(meta["key"], root)

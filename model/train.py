@@ -128,7 +128,7 @@ def train(config: TrainConfig = TrainConfig(), callbacks: Sequence[Any] = (),
 
             model = keras.models.load_model(folder / "model.keras", compile=False)
         else:
-            with store.file_lock(folder.parent / ".training.lock"):  # one training at a time
+            with store.file_lock(store.training_lock_path(root)):  # one training at a time
                 model, meta = _train_new(config, callbacks)
                 store.save_run(model, meta, root)
     path = store.make_current(key, root)

@@ -25,11 +25,10 @@ def clear() -> None:
 
 def page() -> None:
     st.title("Draw")
-    loaded = current_model()
-    if loaded is None:
+    chosen = current_model()
+    if chosen is None:
         return
-    model, meta = loaded
-    st.caption(f"Model: {meta.get('description', 'an uploaded model')}")
+    st.caption(f"Model: {chosen.meta.get('description', chosen.path)}")
     left, right = st.columns([1, 1])
     with left:
         st.write("Draw one digit, large, in the middle:")
@@ -49,7 +48,7 @@ def page() -> None:
         except DrawingError as exc:
             st.warning(f"{exc}.", icon="⚠️")
             return
-        probs = predict_proba(model, image)
+        probs = predict_proba(chosen.model, image)
         digit = int(probs.argmax())
         st.metric("Prediction", str(digit), help="The class with the highest probability.")
         st.markdown(f"Confidence: **{probs[digit]:.1%}**")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model import figures, store
+from model import figures
 from model.evaluate import Evaluation
 from pages.shared import current_model, file_version, show_figure, test_set
 
@@ -28,15 +28,13 @@ def sample(result: Evaluation, only_mistakes: bool, draw: int) -> np.ndarray:
 
 def page() -> None:
     st.title("Evaluate")
-    loaded = current_model()
-    if loaded is None:
+    chosen = current_model()
+    if chosen is None:
         return
-    model, meta = loaded
-    path = store.current_model_path()
-    result = evaluation(str(path), file_version(path), model)
+    result = evaluation(str(chosen.path), file_version(chosen.path), chosen.model)
     images, _ = test_set()
 
-    st.caption(meta.get("description", "an uploaded model"))
+    st.caption(chosen.meta.get("description", f"the model in {chosen.path}"))
     a, b, c = st.columns(3)
     a.metric("Test accuracy", f"{result.accuracy:.2%}")
     b.metric("Test loss", f"{result.loss:.4f}")

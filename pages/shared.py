@@ -3,14 +3,16 @@ the test set, training with live progress, and the "no model yet" state."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
-from model import store
+from model import registry, store
 from model.config import TrainConfig
+from model.limits import current_limits
 from model.logs import quiet_tensorflow
 
 quiet_tensorflow()
@@ -36,21 +38,69 @@ def file_version(path: Path) -> tuple[int, int]:
     return stat.st_mtime_ns, stat.st_size
 
 
-def current_model() -> tuple[Any, dict[str, Any]] | None:
-    """The current model and its sidecar, or None (with the reason shown and
-    an offer to train) when there is no usable model."""
+@dataclass
+class Chosen:
+    model: Any  # keras.Model
+    meta: dict[str, Any]
+    path: Path
+
+
+def current_model() -> Chosen | None:
+    """The model this session looks at (the current one unless another was
+    chosen in the sidebar) and its meta; or None, with the reason shown and
+    an offer to train, when there is no usable model."""
     from model.predict import InvalidModelError
 
-    path = store.current_model_path()
-    if not path.exists():
-        offer_default_training("No model yet: train one on the Train page, or the default one right here.")
-        return None
+    model_sidebar()
+    key = st.session_state.get("model_key", CURRENT)
+    meta = store.load_run_meta(key) if key != CURRENT else None
+    if meta is not None:
+        path = registry.run_model_path(key)
+    else:
+        path = store.current_model_path()
+        if not path.exists():
+            offer_default_training("No model yet: train one on the Train page, or the default one right here.")
+            return None
+        meta = store.current_meta()
+        if meta is None:
+            st.warning("The current model's sidecar (mnist_model.json) is missing or damaged, so its "
+                       "settings and training history are unknown; the model itself is used as it is.")
+            meta = {}
     try:
         model = _load_model(str(path), file_version(path))
     except InvalidModelError as exc:
         offer_default_training(f"The saved model can't be used ({exc}). Train a new one to replace it.")
         return None
-    return model, store.current_meta() or {}
+    return Chosen(model, meta, path)
+
+
+CURRENT = "current"
+
+
+def model_sidebar() -> None:
+    """Pick any kept run for this session, or upload a model of one's own.
+    Neither changes the current model that other sessions see."""
+    from model.predict import InvalidModelError
+
+    limits = current_limits()
+    upload = st.sidebar.file_uploader(f"Use your own model (.h5 or .keras, up to "
+                                      f"{limits.max_upload_bytes // 2**20} MiB)", type=["h5", "keras"],
+                                      key="upload")
+    if upload is not None and st.session_state.get("imported_upload") != upload.file_id:
+        try:
+            with st.spinner("Checking and evaluating the uploaded model…"):
+                meta = registry.import_model(upload.getvalue(), upload.name, limits.max_upload_bytes)
+        except InvalidModelError as exc:
+            st.sidebar.error(f"Not loaded: {exc}")
+        else:
+            st.session_state.imported_upload = upload.file_id
+            st.session_state.model_key = meta["key"]
+    runs = {m["key"]: m for m in store.list_runs()}
+    if st.session_state.get("model_key", CURRENT) not in runs:
+        st.session_state.model_key = CURRENT
+    st.sidebar.selectbox("Model", [CURRENT, *runs], key="model_key",
+                         format_func=lambda k: "Current model (mnist_model.h5)" if k == CURRENT
+                         else registry.label(runs[k]))
 
 
 def offer_default_training(message: str) -> None:
@@ -67,6 +117,10 @@ def train_with_progress(config: TrainConfig):
     from model.callbacks import ProgressCallback
     from model.train import train
 
+    current_limits().check(config)
+    if store.training_busy():
+        st.info("Another training is running on this server; yours is queued and starts when it ends.",
+                icon="⏳")
     bar = st.progress(0.0, text="Starting: loading data and building the model…")
     charts = st.columns(2)
     batch_chart, epoch_chart = charts[0].empty(), charts[1].empty()

@@ -6,6 +6,7 @@ import streamlit as st
 
 from model.config import (ACTIVATIONS, ARCHITECTURES, DEFAULT_LEARNING_RATES, MAX_EPOCHS, OPTIMIZERS,
                           SCHEDULES, ConfigError, TrainConfig)
+from model.limits import current_limits
 from pages.shared import show_history, train_with_progress
 
 DEFAULT = TrainConfig()
@@ -75,8 +76,13 @@ def page() -> None:
     st.title("Train")
     st.caption("Defaults are the classic recipe: MLP 784-128-128-10, ReLU, softmax, SGD, "
                "categorical cross-entropy, batch 32, 3 epochs (about 94% test accuracy).")
+    limits = current_limits()
+    if limits.demo:
+        st.info(f"Public demo: at most {limits.max_epochs} epochs and {limits.max_units} units a layer; "
+                "trainings run one at a time.", icon="🌐")
     try:
         config = hyperparameters()
+        limits.check(config)
     except ConfigError as exc:
         st.error(f"Check the settings: {exc}")
         return

@@ -1,0 +1,45 @@
+"""What a session may ask for. Locally, little is capped; in public demo mode
+(``MNIST_LAB_DEMO=1``, e.g. in the app's secrets on Community Cloud) strangers
+share one small server, so epochs, model size and uploads are capped and
+hyperparameter tuning is off. Training is serialized in both modes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from model.config import MAX_EPOCHS, MAX_UNITS, ConfigError, TrainConfig
+
+
+@dataclass(frozen=True)
+class Limits:
+    demo: bool
+    max_epochs: int
+    max_units: int
+    max_filters: int
+    max_upload_bytes: int
+    tuning: bool
+
+    def check(self, config: TrainConfig) -> None:
+        """Raise ConfigError when ``config`` asks for more than is allowed here."""
+        where = " in this public demo" if self.demo else ""
+        if config.epochs > self.max_epochs:
+            raise ConfigError(f"at most {self.max_epochs} epochs{where}, got {config.epochs}")
+        if max(config.hidden_units, default=0) > self.max_units:
+            raise ConfigError(f"at most {self.max_units} units a layer{where}")
+        if config.architecture == "cnn" and max(config.conv_filters) > self.max_filters:
+            raise ConfigError(f"at most {self.max_filters} conv filters a layer{where}")
+
+
+LOCAL = Limits(demo=False, max_epochs=MAX_EPOCHS, max_units=MAX_UNITS, max_filters=512,
+               max_upload_bytes=200 * 2**20, tuning=True)
+DEMO = Limits(demo=True, max_epochs=5, max_units=512, max_filters=64,
+              max_upload_bytes=5 * 2**20, tuning=False)
+
+
+def demo_mode() -> bool:
+    return os.environ.get("MNIST_LAB_DEMO", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def current_limits() -> Limits:
+    return DEMO if demo_mode() else LOCAL
