@@ -80,14 +80,33 @@ def check_no_code(config: Any) -> None:
             continue
         module = node.get("module")
         registered = node.get("registered_name")
-        if name in CODE_CLASSES:
-            raise InvalidModelError(f"the model contains a {name} layer, which runs code; it is refused")
+        if name in CODE_CLASSES or name == "__lambda__":
+            raise InvalidModelError(f"the model contains a {name.strip('_')} layer, which runs code; it is refused")
+        if ">" in name:
+            raise InvalidModelError(f"the model uses the custom object {name}; custom code is refused")
         if module is not None and not (isinstance(module, str) and module.split(".")[0] == "keras"):
             raise InvalidModelError(f"the model uses {name} from {module!r}, which is not part of Keras; it is refused")
         if isinstance(registered, str) and ">" in registered:
             raise InvalidModelError(f"the model uses the custom object {registered}; custom code is refused")
         if name == "function" and node.get("config") not in _KERAS_FUNCTIONS:
             raise InvalidModelError(f"the model references the function {node.get('config')!r}; it is refused")
+        if module is None and not _is_builtin(name):
+            raise InvalidModelError(f"the model uses {name}, which is not a Keras class; it is refused")
+
+
+_INTERNAL_NAMES = {"Functional", "Sequential", "Model", "__keras_tensor__", "__tuple__", "function",
+                   "__numpy__", "__bytes__", "__typespec__", "__tensor__"}
+
+
+def _is_builtin(name: str) -> bool:
+    """A class a legacy (module-less) config may name: one of Keras' own."""
+    if name in _INTERNAL_NAMES:
+        return True
+    import keras
+
+    namespaces = (keras.layers, keras.initializers, keras.regularizers, keras.constraints, keras.optimizers,
+                  keras.optimizers.schedules, keras.losses, keras.metrics, keras.dtype_policies)
+    return any(isinstance(getattr(ns, name, None), type) for ns in namespaces)
 
 
 _KERAS_FUNCTIONS = {"relu", "sigmoid", "softmax", "tanh", "elu", "selu", "gelu", "linear", "swish",
