@@ -27,10 +27,11 @@ def build_model(config: TrainConfig) -> keras.Model:
             x = layers.Reshape((28, 28, 1))(x)
         x = augmentation(config.augment, config.seed)(x)
     if config.architecture == "cnn":
-        for i, filters in enumerate(config.conv_filters):
-            x = layers.Conv2D(filters, 3, padding="same", kernel_regularizer=regularizer,
-                              use_bias=not config.batch_norm)(x)
-            x = _normalize_and_activate(x, config)
+        for filters in config.conv_filters:
+            for _ in range(config.convs_per_block):
+                x = layers.Conv2D(filters, 3, padding="same", kernel_regularizer=regularizer,
+                                  use_bias=not config.batch_norm)(x)
+                x = _normalize_and_activate(x, config)
             x = layers.MaxPooling2D()(x)
         x = layers.Flatten()(x)
     elif config.augment:

@@ -3,6 +3,7 @@
     python -m model.train                        # the classic MLP, 3 epochs
     python -m model.train --optimizer adam --epochs 5 --hidden-units 256,128
     python -m model.train --architecture cnn --augment 0.5 --out cnn.h5
+    python -m model.train --preset strong-cnn --epochs 15
 
 From Python::
 
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from model import store
-from model.config import ConfigError, TrainConfig
+from model.config import PRESETS, ConfigError, TrainConfig
 from model.data import Split, load_mnist
 from model.preprocess import one_hot, scale_images
 
@@ -203,8 +204,22 @@ def _print_progress(p) -> None:
               f"{extra}  ({p.elapsed:.1f} s)", flush=True)
 
 
+def parse_args(argv: Sequence[str] | None) -> dict[str, Any]:
+    """Flags over a preset's values (``--preset``) over the defaults."""
+    parser = build_parser()
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="start from a preset; other flags override its values")
+    args = parser.parse_args(argv)
+    if args.preset:
+        parser.set_defaults(**PRESETS[args.preset].to_dict())
+        args = parser.parse_args(argv)
+    args = vars(args)
+    args.pop("preset")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = vars(build_parser().parse_args(argv))
+    args = parse_args(argv)
     out, quiet, verbose = args.pop("out"), args.pop("quiet"), args.pop("verbose")
     try:
         config = TrainConfig(**args)

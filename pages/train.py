@@ -5,11 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from model.config import (ACTIVATIONS, ARCHITECTURES, DEFAULT_LEARNING_RATES, MAX_EPOCHS, OPTIMIZERS,
-                          SCHEDULES, ConfigError, TrainConfig)
+                          PRESETS, SCHEDULES, ConfigError, TrainConfig)
 from model.limits import current_limits
 from pages.shared import show_history, train_with_progress
-
-DEFAULT = TrainConfig()
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
@@ -19,45 +17,59 @@ def parse_sizes(text: str) -> tuple[int, ...]:
         raise ConfigError(f"layer sizes must be whole numbers separated by commas, got {text!r}") from None
 
 
-def hyperparameters() -> TrainConfig:
-    """The widgets; raises ConfigError for a bad combination."""
+def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
+    """The widgets, starting from ``base``; ``tag`` keys them, so choosing
+    another preset resets them. Raises ConfigError for a bad combination."""
+    def key(name: str) -> str:
+        return f"{name}:{tag}"
+
     left, middle, right = st.columns(3)
-    architecture = left.selectbox("Architecture", ARCHITECTURES, format_func=str.upper,
-                                  help="MLP: the seed's dense network. CNN: convolutions, then dense layers.")
-    hidden = left.text_input("Dense layer sizes", ",".join(map(str, DEFAULT.hidden_units)),
-                             help="Hidden layers, comma-separated; 10 softmax outputs follow.")
-    filters = left.text_input("Conv filters", ",".join(map(str, DEFAULT.conv_filters)),
-                              disabled=architecture != "cnn", help="One 3x3 conv + max-pool block per number.")
-    activation = left.selectbox("Activation", ACTIVATIONS)
-    optimizer = middle.selectbox("Optimizer", OPTIMIZERS, format_func=str.upper)
-    learning_rate = middle.number_input("Learning rate", min_value=0.0, max_value=10.0, format="%g",
-                                        value=DEFAULT_LEARNING_RATES[optimizer], step=0.001,
-                                        key=f"lr_{optimizer}", help="Starts at the optimizer's Keras default.")
-    schedule = middle.selectbox("Learning-rate schedule", SCHEDULES)
-    momentum = middle.number_input("Momentum (SGD)", 0.0, 0.99, DEFAULT.momentum, 0.1,
-                                   disabled=optimizer != "sgd")
-    nesterov = middle.checkbox("Nesterov (SGD)", DEFAULT.nesterov, disabled=optimizer != "sgd")
-    batch_size = right.number_input("Batch size", 1, 60_000, DEFAULT.batch_size)
-    epochs = right.number_input("Epochs", 1, MAX_EPOCHS, DEFAULT.epochs)
-    seed = right.number_input("Random seed", 0, 2**31 - 1, DEFAULT.seed,
+    architecture = left.selectbox("Architecture", ARCHITECTURES, ARCHITECTURES.index(base.architecture),
+                                  format_func=str.upper, key=key("architecture"),
+                                  help="MLP: the seed's dense network. CNN: convolution blocks, then dense layers.")
+    hidden = left.text_input("Dense layer sizes", ",".join(map(str, base.hidden_units)), key=key("hidden"),
+                             help="Hidden layers, comma-separated (may be empty); 10 softmax outputs follow.")
+    cnn = architecture == "cnn"
+    filters = left.text_input("Conv filters", ",".join(map(str, base.conv_filters)), disabled=not cnn,
+                              key=key("filters"), help="One block (3x3 convolutions, then max-pool) per number.")
+    convs = left.number_input("Convolutions a block", 1, 3, base.convs_per_block, disabled=not cnn,
+                              key=key("convs"))
+    activation = left.selectbox("Activation", ACTIVATIONS, ACTIVATIONS.index(base.activation),
+                                key=key("activation"))
+    optimizer = middle.selectbox("Optimizer", OPTIMIZERS, OPTIMIZERS.index(base.optimizer),
+                                 format_func=str.upper, key=key("optimizer"))
+    default_lr = base.lr if optimizer == base.optimizer else DEFAULT_LEARNING_RATES[optimizer]
+    learning_rate = middle.number_input("Learning rate", min_value=0.0, max_value=10.0, value=default_lr,
+                                        step=0.001, format="%g", key=key(f"lr:{optimizer}"),
+                                        help="Starts at the preset's rate, or the optimizer's Keras default.")
+    schedule = middle.selectbox("Learning-rate schedule", SCHEDULES, SCHEDULES.index(base.schedule),
+                                key=key("schedule"), help="one cycle: warm up over 30% of the steps, then anneal.")
+    momentum = middle.number_input("Momentum (SGD)", 0.0, 0.99, base.momentum, 0.1, disabled=optimizer != "sgd",
+                                   key=key("momentum"))
+    nesterov = middle.checkbox("Nesterov (SGD)", base.nesterov, disabled=optimizer != "sgd", key=key("nesterov"))
+    batch_size = right.number_input("Batch size", 1, 60_000, base.batch_size, key=key("batch"))
+    epochs = right.number_input("Epochs", 1, MAX_EPOCHS, base.epochs, key=key("epochs"))
+    seed = right.number_input("Random seed", 0, 2**31 - 1, base.seed, key=key("seed"),
                               help="Same settings and seed give the same model.")
     with st.expander("Regularization, augmentation, validation"):
         c1, c2, c3 = st.columns(3)
-        dropout = c1.slider("Dropout", 0.0, 0.9, DEFAULT.dropout, 0.05)
-        batch_norm = c1.checkbox("Batch normalization", DEFAULT.batch_norm)
-        l2 = c2.number_input("L2 weight decay", 0.0, 0.1, DEFAULT.l2, 1e-4, format="%g")
-        weight_decay = c2.number_input("AdamW weight decay", 0.0, 0.5, DEFAULT.weight_decay, 1e-3,
-                                       format="%g", disabled=optimizer != "adamw")
-        augment = c2.slider("Augmentation strength", 0.0, 1.0, DEFAULT.augment, 0.1,
+        dropout = c1.slider("Dropout", 0.0, 0.9, base.dropout, 0.05, key=key("dropout"))
+        batch_norm = c1.checkbox("Batch normalization", base.batch_norm, key=key("batch_norm"))
+        l2 = c2.number_input("L2 weight decay", 0.0, 0.1, base.l2, 1e-4, format="%g", key=key("l2"))
+        weight_decay = c2.number_input("AdamW weight decay", 0.0, 0.5, base.weight_decay, 1e-3, format="%g",
+                                       disabled=optimizer != "adamw", key=key("weight_decay"))
+        augment = c2.slider("Augmentation strength", 0.0, 1.0, base.augment, 0.1, key=key("augment"),
                             help="Random shifts, rotations and zoom while training; 0 is off.")
-        validation_split = c3.slider("Validation split", 0.0, 0.3, DEFAULT.validation_split, 0.05)
-        early_stopping = c3.number_input("Early-stopping patience (0 = off)", 0, 50, DEFAULT.early_stopping)
+        validation_split = c3.slider("Validation split", 0.0, 0.3, base.validation_split, 0.05,
+                                     key=key("validation"))
+        early_stopping = c3.number_input("Early-stopping patience (0 = off)", 0, 50, base.early_stopping,
+                                         key=key("patience"))
     return TrainConfig(
         architecture=architecture, hidden_units=parse_sizes(hidden), conv_filters=parse_sizes(filters),
-        activation=activation, optimizer=optimizer, learning_rate=learning_rate, momentum=momentum,
-        nesterov=nesterov, weight_decay=weight_decay, schedule=schedule, batch_size=int(batch_size),
-        epochs=int(epochs), dropout=dropout, batch_norm=batch_norm, l2=l2, augment=augment,
-        validation_split=validation_split, early_stopping=int(early_stopping), seed=int(seed))
+        convs_per_block=int(convs), activation=activation, optimizer=optimizer, learning_rate=learning_rate,
+        momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, schedule=schedule,
+        batch_size=int(batch_size), epochs=int(epochs), dropout=dropout, batch_norm=batch_norm, l2=l2,
+        augment=augment, validation_split=validation_split, early_stopping=int(early_stopping), seed=int(seed))
 
 
 def show_result(result) -> None:
@@ -80,8 +92,10 @@ def page() -> None:
     if limits.demo:
         st.info(f"Public demo: at most {limits.max_epochs} epochs and {limits.max_units} units a layer; "
                 "trainings run one at a time.", icon="🌐")
+    preset = st.selectbox("Preset", list(PRESETS), key="preset",
+                          format_func=lambda name: f"{name}: {PRESETS[name].describe()}")
     try:
-        config = hyperparameters()
+        config = hyperparameters(PRESETS[preset], preset)
         limits.check(config)
     except ConfigError as exc:
         st.error(f"Check the settings: {exc}")

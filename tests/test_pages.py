@@ -57,9 +57,10 @@ def test_pages_without_model_offer_training(lab_dir, page):
 
 def test_train_page_shows_the_classic_recipe(lab_dir):
     at = open_page("train")
-    assert at.selectbox[0].value == "mlp"
+    assert at.selectbox(key="preset").value == "classic"
+    assert at.selectbox(key="architecture:classic").value == "mlp"
     assert at.text_input[0].value == "128,128"
-    assert at.number_input(key="lr_sgd").value == pytest.approx(0.01)
+    assert at.number_input(key="lr:sgd:classic").value == pytest.approx(0.01)
     assert [n.value for n in at.number_input if n.label in ("Batch size", "Epochs")] == [32, 3]
     assert "MLP 784-128-128-10, SGD lr 0.01, batch 32, 3 epochs" in texts(at)
 
@@ -70,14 +71,14 @@ def test_train_page_rejects_bad_settings(lab_dir):
     assert not at.exception
     assert "Check the settings" in at.error[0].value
     at.text_input[0].set_value("128").run()
-    at.number_input(key="lr_sgd").set_value(0.0).run()
+    at.number_input(key="lr:sgd:classic").set_value(0.0).run()
     assert "learning rate must be > 0" in at.error[0].value
     assert not (lab_dir / "mnist_model.h5").exists()
 
 
 def test_train_button_trains_saves_and_caches(lab_dir):
     at = open_page("train")
-    at.number_input(key="lr_sgd").set_value(0.05).run()  # a quick run: one epoch, big batches
+    at.number_input(key="lr:sgd:classic").set_value(0.05).run()  # a quick run: one epoch, big batches
     [n for n in at.number_input if n.label == "Epochs"][0].set_value(1).run()
     [n for n in at.number_input if n.label == "Batch size"][0].set_value(256).run()
     at.button(key="train").click().run()
@@ -170,3 +171,12 @@ def test_no_model_training_from_the_draw_page(lab_dir, default_run):
     assert not at.exception, at.exception
     assert (lab_dir / "mnist_model.h5").exists()
     assert "Draw a digit" in texts(at)
+
+
+def test_choosing_a_preset_fills_the_widgets(lab_dir):
+    at = open_page("train")
+    at.selectbox(key="preset").set_value("strong-cnn").run()
+    assert not at.exception
+    assert at.selectbox(key="architecture:strong-cnn").value == "cnn"
+    assert at.checkbox(key="batch_norm:strong-cnn").value is True
+    assert "CNN conv 32x2-64x2 + dense 256, ADAM lr 0.003, batch 128, 12 epochs" in texts(at)
