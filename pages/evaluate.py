@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model import figures
+from model import figures, registry, store
 from model.evaluate import Evaluation
-from pages.shared import current_model, file_version, show_figure, test_set
+from pages.shared import current_model, file_version, load_run, show_figure, test_set
 
 GRID = 25
 
@@ -53,10 +53,10 @@ def page() -> None:
                                    title="Green: right · red: wrong"))
 
     st.subheader("Softmax probabilities")
-    chosen = st.multiselect("Images from the grid (numbered left to right, top to bottom)",
+    picked = st.multiselect("Images from the grid (numbered left to right, top to bottom)",
                             range(1, len(shown) + 1), default=[1, 2, 3][:len(shown)], key="chosen")
     columns = st.columns(3)
-    for n, position in enumerate(chosen):
+    for n, position in enumerate(picked):
         i = shown[position - 1]
         show_figure(figures.probability_bars(result.probs[i], true=int(result.labels[i]),
                                              title=f"#{position}: test image {i}, true {result.labels[i]}"),
@@ -71,8 +71,39 @@ def page() -> None:
         st.caption("Wrong, and the most confident about it.")
         worst = result.mistakes()[:10]
         show_figure(figures.digit_grid(images[worst], result.predictions[worst], result.labels[worst]))
+    compare(chosen, result, images)
+
+
+def compare(chosen, result: Evaluation, images: np.ndarray) -> None:
+    """Accuracy per digit, and side by side with another kept model."""
     st.subheader("Accuracy per digit")
-    st.bar_chart({"accuracy": result.per_class_accuracy}, x_label="digit", y_label="accuracy", height=240)
+    others = {m["key"]: m for m in store.list_runs() if m["key"] != chosen.meta.get("key")}
+    other_key = st.selectbox("Compare with", [None, *others], key="compare_with",
+                             format_func=lambda k: "(no other model)" if k is None else registry.label(others[k]))
+    other = load_run(other_key) if other_key else None
+    columns = {"this model": result.per_class_accuracy}
+    if other is not None:
+        other_result = evaluation(str(other.path), file_version(other.path), other.model)
+        columns["other model"] = other_result.per_class_accuracy
+    rows = [{"digit": str(d), "model": name, "accuracy": float(acc[d])} for name, acc in columns.items()
+            for d in range(10)]
+    st.vega_lite_chart({
+        "title": "Test accuracy per digit", "height": 240, "data": {"values": rows}, "mark": "bar",
+        "encoding": {"x": {"field": "digit", "type": "nominal", "title": "digit"},
+                     "xOffset": {"field": "model"}, "color": {"field": "model", "title": None},
+                     "y": {"field": "accuracy", "type": "quantitative", "title": "accuracy",
+                           "scale": {"zero": False}}}}, width="stretch")
+    if other is None:
+        return
+    a, b = st.columns(2)
+    a.metric("This model", f"{result.accuracy:.2%}")
+    b.metric("Other model", f"{other_result.accuracy:.2%}", f"{other_result.accuracy - result.accuracy:+.2%}")
+    differ = registry.disagreements(result.probs, other_result.probs)
+    st.write(f"They disagree on **{len(differ)}** of {len(result.labels):,} test images; the first 10 "
+             "(titles: this model's prediction):")
+    if len(differ):
+        first = differ[:10]
+        show_figure(figures.digit_grid(images[first], result.predictions[first], result.labels[first]))
 
 
 page()

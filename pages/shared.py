@@ -77,6 +77,19 @@ def current_model() -> Chosen | None:
 CURRENT = "current"
 
 
+def load_run(key: str) -> Chosen | None:
+    """A kept run's model, for comparisons; None if it can't be loaded."""
+    from model.predict import InvalidModelError
+
+    meta, path = store.load_run_meta(key), registry.run_model_path(key)
+    if meta is None:
+        return None
+    try:
+        return Chosen(_load_model(str(path), file_version(path)), meta, path)
+    except (InvalidModelError, OSError):
+        return None
+
+
 def model_sidebar() -> None:
     """Pick any kept run for this session, or upload a model of one's own.
     Neither changes the current model that other sessions see."""

@@ -180,3 +180,13 @@ def test_choosing_a_preset_fills_the_widgets(lab_dir):
     assert at.selectbox(key="architecture:strong-cnn").value == "cnn"
     assert at.checkbox(key="batch_norm:strong-cnn").value is True
     assert "CNN conv 32x2-64x2 + dense 256, ADAM lr 0.003, batch 128, 12 epochs" in texts(at)
+
+
+def test_evaluate_compares_two_kept_models(lab_with_model, default_run):
+    from model.registry import import_model
+
+    meta = import_model(default_run.path.read_bytes(), "copy.h5", max_bytes=10**8)
+    at = open_page("evaluate")
+    at.selectbox(key="compare_with").set_value(meta["key"]).run()
+    assert not at.exception, at.exception
+    assert "They disagree on **0**" in texts(at)
