@@ -19,6 +19,7 @@ and training again with the same config returns that run at once.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import dataclasses
 import datetime
 import logging
@@ -72,9 +73,10 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def fit(config: TrainConfig, train_data: Split, callbacks: Sequence[Any] = ()):
+def fit(config: TrainConfig, train_data: Split, callbacks: Sequence[Any] = (), log_dir: Path | None = None):
     """Build and fit a model on ``train_data`` (uint8 images, int labels).
-    Returns ``(model, history)``, history being per-epoch metric lists."""
+    Returns ``(model, history)``, history being per-epoch metric lists.
+    With ``log_dir``, TensorBoard logs of every epoch are written there."""
     import keras
 
     from model.architectures import build_model, compile_model
@@ -91,6 +93,9 @@ def fit(config: TrainConfig, train_data: Split, callbacks: Sequence[Any] = ()):
     steps_per_epoch = -(-len(x) // config.batch_size)
     compile_model(model, config, steps_per_epoch)
     all_callbacks = list(callbacks)
+    if log_dir is not None and importlib.util.find_spec("tensorboard") is not None:
+        all_callbacks.append(keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch", profile_batch=0,
+                                                         write_graph=False))
     if config.early_stopping:
         all_callbacks.append(keras.callbacks.EarlyStopping(
             patience=config.early_stopping, restore_best_weights=True))
@@ -130,7 +135,7 @@ def train(config: TrainConfig = TrainConfig(), callbacks: Sequence[Any] = (),
             model = keras.models.load_model(folder / "model.keras", compile=False)
         else:
             with store.file_lock(store.training_lock_path(root)):  # one training at a time
-                model, meta = _train_new(config, callbacks)
+                model, meta = _train_new(config, callbacks, log_dir=folder / "logs")
                 store.save_run(model, meta, root)
     path = store.make_current(key, root)
     if out is not None and Path(out).resolve() != path.resolve():
@@ -140,10 +145,10 @@ def train(config: TrainConfig = TrainConfig(), callbacks: Sequence[Any] = (),
     return TrainResult(model=model, meta=meta, path=path, cached=cached)
 
 
-def _train_new(config: TrainConfig, callbacks: Sequence[Any]):
+def _train_new(config: TrainConfig, callbacks: Sequence[Any], log_dir: Path):
     train_data, test_data = load_mnist()
     started = time.perf_counter()
-    model, history = fit(config, train_data, callbacks)
+    model, history = fit(config, train_data, callbacks, log_dir=log_dir)
     seconds = time.perf_counter() - started
     meta = {
         "key": config.key(),
