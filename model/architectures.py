@@ -96,7 +96,10 @@ STEPS_PER_EXECUTION = 20
 def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
     """Cross-entropy and accuracy, as the seed. Running several steps per call
     and compiling with XLA halve the MLP's training time on CPU without
-    changing what is computed; the random augmentation ops have no XLA kernels."""
+    changing what is computed. Not for CNNs: XLA's CPU convolutions are 4x
+    slower than oneDNN's (measured); nor with augmentation, whose random ops
+    have no XLA kernels."""
     model.compile(optimizer=build_optimizer(config, steps_per_epoch),
                   loss="categorical_crossentropy", metrics=["accuracy"],
-                  steps_per_execution=STEPS_PER_EXECUTION, jit_compile=not config.augment)
+                  steps_per_execution=STEPS_PER_EXECUTION,
+                  jit_compile=config.architecture == "mlp" and not config.augment)
