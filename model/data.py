@@ -16,6 +16,7 @@ import os
 import pickle
 import socket
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ Split = tuple[np.ndarray, np.ndarray]
 
 TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
 NETWORK_TIMEOUT_S = 5.0
+KERAS_HOST = "storage.googleapis.com"  # where keras.datasets.mnist downloads from
 
 
 class DataUnavailableError(RuntimeError):
@@ -68,7 +70,28 @@ def load_mnist(cache_path: Path | str | None = None) -> tuple[Split, Split]:
     )
 
 
+def _reachable(host: str, port: int = 443, timeout: float = NETWORK_TIMEOUT_S) -> bool:
+    """Can we open a connection to ``host`` within ``timeout`` seconds? Name
+    resolution has no timeout of its own, so it runs in a daemon thread."""
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
 def _from_keras() -> tuple[Split, Split]:
+    keras_cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+    if not keras_cache.exists() and not _reachable(KERAS_HOST):
+        raise ConnectionError(f"{KERAS_HOST} can't be reached (no network?)")
     from keras.datasets import mnist  # imported here: importing Keras costs seconds
 
     previous = socket.getdefaulttimeout()
