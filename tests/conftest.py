@@ -60,12 +60,6 @@ def lab_with_model(lab_dir: Path, default_run) -> Path:
 def drawn_digit(strokes, size: int = 280, width: int = 18) -> np.ndarray:
     """An RGBA canvas image (white ink on black) with the given polyline strokes,
     each a list of (x, y) points in canvas pixels, as the canvas returns it."""
-    from PIL import Image, ImageDraw
+    from model.strokes import render
 
-    img = Image.new("RGBA", (size, size), (0, 0, 0, 255))
-    pen = ImageDraw.Draw(img)
-    for stroke in strokes:
-        pen.line(stroke, fill=(255, 255, 255, 255), width=width, joint="curve")
-        for x, y in (stroke[0], stroke[-1]):
-            pen.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=(255, 255, 255, 255))
-    return np.asarray(img)
+    return render(strokes, width, size)
