@@ -29,8 +29,8 @@ def build_model(config: TrainConfig) -> keras.Model:
     if config.architecture == "cnn":
         for filters in config.conv_filters:
             for _ in range(config.convs_per_block):
-                x = layers.Conv2D(filters, 3, padding="same", kernel_regularizer=regularizer,
-                                  use_bias=not config.batch_norm)(x)
+                x = layers.Conv2D(filters, config.kernel_size, padding=config.padding,
+                                  kernel_regularizer=regularizer, use_bias=not config.batch_norm)(x)
                 x = _normalize_and_activate(x, config)
             x = layers.MaxPooling2D()(x)
         x = layers.Flatten()(x)

@@ -32,7 +32,9 @@ class TrainConfig:
     architecture: str = "mlp"
     hidden_units: tuple[int, ...] = (128, 128)  # MLP: dense layers; CNN: dense head
     conv_filters: tuple[int, ...] = (32, 64)  # CNN only: one conv block (then max-pool) per entry
-    convs_per_block: int = 1  # CNN only: 3x3 convolutions in each block
+    convs_per_block: int = 1  # CNN only: convolutions in each block
+    kernel_size: int = 3  # CNN only
+    padding: str = "same"  # CNN only: "same" keeps the size, "valid" trims the borders (cheaper)
     activation: str = "relu"
     optimizer: str = "sgd"
     learning_rate: float | None = None  # None: the optimizer's Keras default
@@ -83,6 +85,10 @@ class TrainConfig:
         check(self.architecture != "cnn" or 1 <= len(self.conv_filters) <= 3,
               "a CNN has 1 to 3 conv blocks")
         check(1 <= self.convs_per_block <= 3, f"1 to 3 convolutions a block, got {self.convs_per_block}")
+        check(self.kernel_size in (3, 5), f"kernel size must be 3 or 5, got {self.kernel_size}")
+        check(self.padding in ("same", "valid"), f"padding must be same or valid, got {self.padding!r}")
+        check(self.architecture != "cnn" or self.feature_map_size() >= 1,
+              "the conv blocks shrink the 28x28 image to nothing: use fewer blocks or padding 'same'")
         check(all(1 <= f <= 512 for f in self.conv_filters),
               f"conv filters must be 1 to 512, got {list(self.conv_filters)}")
         check(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
@@ -95,6 +101,15 @@ class TrainConfig:
         check(self.early_stopping >= 0, "early-stopping patience must be >= 0")
         check(self.early_stopping == 0 or self.validation_split > 0,
               "early stopping needs a validation split")
+
+    def feature_map_size(self) -> int:
+        """Side of the last conv block's output (each block: convolutions, then 2x2 max-pool)."""
+        side = 28
+        for _ in self.conv_filters:
+            if self.padding == "valid":
+                side -= self.convs_per_block * (self.kernel_size - 1)
+            side //= 2
+        return side
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -116,7 +131,8 @@ class TrainConfig:
         d["learning_rate"] = self.lr
         # Settings that don't apply can't make a different model: leave them out.
         if self.architecture == "mlp":
-            d.pop("conv_filters"), d.pop("convs_per_block")
+            for name in ("conv_filters", "convs_per_block", "kernel_size", "padding"):
+                d.pop(name)
         if self.optimizer != "sgd":
             d.pop("momentum"), d.pop("nesterov")
         if self.optimizer != "adamw":
@@ -131,6 +147,8 @@ class TrainConfig:
         else:
             blocks = "-".join(f"{f}x{self.convs_per_block}" if self.convs_per_block > 1 else str(f)
                               for f in self.conv_filters)
+            if (self.kernel_size, self.padding) != (3, "same"):
+                blocks += f" ({self.kernel_size}x{self.kernel_size} {self.padding})"
             dense = f" + dense {'-'.join(map(str, self.hidden_units))}" if self.hidden_units else ""
             arch = f"CNN conv {blocks}{dense}"
         return f"{arch}, {self.optimizer.upper()} lr {self.lr:g}, batch {self.batch_size}, {self.epochs} epochs"

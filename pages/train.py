@@ -34,6 +34,10 @@ def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
                               key=key("filters"), help="One block (3x3 convolutions, then max-pool) per number.")
     convs = left.number_input("Convolutions a block", 1, 3, base.convs_per_block, disabled=not cnn,
                               key=key("convs"))
+    kernel = left.selectbox("Kernel size", (3, 5), (3, 5).index(base.kernel_size), disabled=not cnn,
+                            key=key("kernel"))
+    padding = left.selectbox("Padding", ("same", "valid"), ("same", "valid").index(base.padding),
+                             disabled=not cnn, key=key("padding"), help="valid trims the borders: cheaper.")
     activation = left.selectbox("Activation", ACTIVATIONS, ACTIVATIONS.index(base.activation),
                                 key=key("activation"))
     optimizer = middle.selectbox("Optimizer", OPTIMIZERS, OPTIMIZERS.index(base.optimizer),
@@ -66,7 +70,7 @@ def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
                                          key=key("patience"))
     return TrainConfig(
         architecture=architecture, hidden_units=parse_sizes(hidden), conv_filters=parse_sizes(filters),
-        convs_per_block=int(convs), activation=activation, optimizer=optimizer, learning_rate=learning_rate,
+        convs_per_block=int(convs), kernel_size=kernel, padding=padding, activation=activation, optimizer=optimizer, learning_rate=learning_rate,
         momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, schedule=schedule,
         batch_size=int(batch_size), epochs=int(epochs), dropout=dropout, batch_norm=batch_norm, l2=l2,
         augment=augment, validation_split=validation_split, early_stopping=int(early_stopping), seed=int(seed))
