@@ -97,9 +97,12 @@ def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int)
     """Cross-entropy and accuracy, as the seed. Running several steps per call
     and compiling with XLA halve the MLP's training time on CPU without
     changing what is computed. Not for CNNs: XLA's CPU convolutions are 4x
-    slower than oneDNN's (measured); nor with augmentation, whose random ops
-    have no XLA kernels."""
+    slower than oneDNN's (measured); nor with dropout (10x slower under XLA on
+    CPU) or augmentation, whose random ops have no XLA kernels."""
+    from model.distribute import compile_overrides
+
+    options = {"steps_per_execution": STEPS_PER_EXECUTION,
+               "jit_compile": config.architecture == "mlp" and not config.augment and not config.dropout}
+    options.update(compile_overrides(model))  # under tf.distribute: Keras 3 fails with either speed-up
     model.compile(optimizer=build_optimizer(config, steps_per_epoch),
-                  loss="categorical_crossentropy", metrics=["accuracy"],
-                  steps_per_execution=STEPS_PER_EXECUTION,
-                  jit_compile=config.architecture == "mlp" and not config.augment)
+                  loss="categorical_crossentropy", metrics=["accuracy"], **options)

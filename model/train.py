@@ -80,9 +80,11 @@ def fit(config: TrainConfig, train_data: Split, callbacks: Sequence[Any] = (), l
     import keras
 
     from model.architectures import build_model, compile_model
+    from model.distribute import strategy_scope
 
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config)
+    with strategy_scope():  # every local GPU when there are 2 or more; else a no-op
+        model = build_model(config)
     x = model_inputs(train_data[0], model.input_shape[1:])
     y = np.asarray(train_data[1])
     validation = None
@@ -91,7 +93,8 @@ def fit(config: TrainConfig, train_data: Split, callbacks: Sequence[Any] = (), l
         x, y, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
         validation = make_dataset(x_val, y_val, 1000, seed=None)
     steps_per_epoch = -(-len(x) // config.batch_size)
-    compile_model(model, config, steps_per_epoch)
+    with strategy_scope():
+        compile_model(model, config, steps_per_epoch)
     all_callbacks = list(callbacks)
     if log_dir is not None and importlib.util.find_spec("tensorboard") is not None:
         all_callbacks.append(keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch", profile_batch=0,

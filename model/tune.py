@@ -1,0 +1,653 @@
+"""Hyperparameter search with KerasTuner: which architecture, layer sizes,
+optimizer, learning rate, dropout and batch size train the best classifier.
+
+    python -m model.tune --trials 5 --epochs 2                  # MLPs and CNNs
+    python -m model.tune --trials 8 --epochs 1 --architectures mlp --subset 10000
+    python -m model.tune --trials 10 --optimizers adam --learning-rate 3e-4,3e-3 --batch-sizes 64,128
+
+From Python::
+
+    from model.tune import SearchSpace, search
+    from model.train import train
+    result = search(SearchSpace(architectures=("mlp",)), max_trials=5, epochs=2)
+    result.table           # one dict a trial: hyperparameters, val_accuracy, seconds
+    result.best_config     # a TrainConfig: the base config with the best trial's choices
+    result.best_model      # that trial's network, weights from its best epoch
+    train(result.best_config)                                  # now train it for real
+    train(dataclasses.replace(result.best_config, epochs=10))  # ... or for longer
+
+Each trial is a ``TrainConfig`` (the ``base`` config with the trial's choices
+put in), built and compiled by ``model.architectures`` exactly as
+``model.train`` does, and trained for ``epochs`` epochs on the training set
+less its last ``validation_split`` part, which scores it (validation accuracy,
+at the trial's best epoch). The test set is never looked at: it stays an
+honest measure of whatever is picked here, once ``train(best_config)`` has
+trained it on all the training data.
+
+Trials are kept under ``models/.tuning/<name>/`` in the work folder (or
+``directory``); the name is a hash of everything that defines the search, so
+running the same search again reuses its finished trials, and asking for more
+trials runs only the new ones (``--overwrite`` starts afresh). The search
+holds the work folder's training lock, as training does: one at a time.
+
+A search outgrows one machine with KerasTuner's distributed mode, which needs
+no change here. Start the same command (same arguments, same data) on every
+machine with ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` set to
+the address and port of one of them, the chief, and ``KERASTUNER_TUNER_ID``
+set to ``chief`` there and to a different name on each worker (``tuner0``,
+``tuner1``, ...). The chief runs only the oracle: over gRPC it hands each
+worker the next trial's hyperparameters and records the scores, and trains
+nothing itself; each worker trains one trial after another until
+``max_trials`` have run, so N workers finish about N times sooner. Point
+``--dir`` at a folder all of them share (NFS, a mounted bucket) so that the
+chief can load the best trial's weights; the results table and the best
+config come from the chief's oracle either way. In this mode the work
+folder's locks are not taken (workers sharing one machine, one GPU each,
+would otherwise run one at a time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shlex
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model import store
+from model.config import (ACTIVATIONS, ARCHITECTURES, MAX_EPOCHS, MAX_UNITS, OPTIMIZERS, PRESETS,
+                          TRAIN_SIZE, ConfigError, TrainConfig)
+
+TUNING = ".tuning"  # under models/ in the work folder
+HYPERPARAMETERS = ("architecture", "hidden_units", "conv_filters", "optimizer", "learning_rate",
+                   "momentum", "dropout", "batch_size", "activation", "batch_norm")
+OBJECTIVE = "val_accuracy"
+MIN_IMAGES = 20
+
+
+class TuningError(RuntimeError):
+    """The search could not run or no trial finished; the message says why."""
+
+
+# --- the search space -------------------------------------------------------
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """What the search may choose from. A choice with one value is fixed;
+    a range whose ends are equal is fixed too.
+
+    The default learning-rate range suits Adam and RMSprop as it is, and SGD
+    with momentum 0.9 (whose effective step is ten times the rate)."""
+
+    architectures: tuple[str, ...] = ("mlp", "cnn")
+    hidden_units: tuple[tuple[int, ...], ...] = ((128,), (256,), (128, 128), (256, 128))  # CNN: its dense head
+    conv_filters: tuple[tuple[int, ...], ...] = ((32, 64), (16, 32))  # CNN only
+    optimizers: tuple[str, ...] = ("adam", "rmsprop", "sgd")
+    learning_rate: tuple[float, float] = (1e-4, 1e-2)  # sampled on a log scale
+    momentum: tuple[float, ...] = (0.9,)  # SGD only
+    dropout: tuple[float, float] = (0.0, 0.5)
+    batch_sizes: tuple[int, ...] = (32, 64, 128)
+    activations: tuple[str, ...] = ("relu",)
+    batch_norm: tuple[bool, ...] = (False,)
+
+    def __post_init__(self) -> None:
+        # Lists from JSON or widgets become tuples, so spaces compare and hash.
+        def tuples(value):
+            return tuple(tuple(int(u) for u in v) for v in value)
+
+        fix = object.__setattr__
+        fix(self, "architectures", tuple(self.architectures))
+        fix(self, "hidden_units", tuples(self.hidden_units))
+        fix(self, "conv_filters", tuples(self.conv_filters))
+        fix(self, "optimizers", tuple(self.optimizers))
+        fix(self, "learning_rate", tuple(float(v) for v in self.learning_rate))
+        fix(self, "momentum", tuple(float(v) for v in self.momentum))
+        fix(self, "dropout", tuple(float(v) for v in self.dropout))
+        fix(self, "batch_sizes", tuple(int(v) for v in self.batch_sizes))
+        fix(self, "activations", tuple(self.activations))
+        fix(self, "batch_norm", tuple(bool(v) for v in self.batch_norm))
+        self.validate()
+
+    def validate(self) -> None:
+        def check(ok: bool, message: str) -> None:
+            if not ok:
+                raise ConfigError(message)
+
+        for name, allowed in (("architectures", ARCHITECTURES), ("optimizers", OPTIMIZERS),
+                              ("activations", ACTIVATIONS)):
+            values = getattr(self, name)
+            check(len(values) > 0, f"{name}: choose at least one")
+            bad = [v for v in values if v not in allowed]
+            check(not bad, f"unknown {name[:-1]} {bad[0]!r}; choose from {', '.join(allowed)}" if bad else "")
+            check(len(set(values)) == len(values), f"{name}: a value is listed twice")
+        for name in ("hidden_units", "conv_filters", "batch_sizes", "momentum", "batch_norm"):
+            values = getattr(self, name)
+            check(len(values) > 0, f"{name}: choose at least one")
+            check(len(set(values)) == len(values), f"{name}: a value is listed twice")
+        check(all(len(h) <= 8 and all(1 <= u <= MAX_UNITS for u in h) for h in self.hidden_units),
+              f"hidden layers: at most 8, each of 1 to {MAX_UNITS} units")
+        check(all(1 <= len(c) <= 3 and all(1 <= f <= 512 for f in c) for c in self.conv_filters),
+              "conv filters: 1 to 3 blocks, each of 1 to 512 filters")
+        check(all(1 <= b <= TRAIN_SIZE for b in self.batch_sizes), f"batch sizes must be 1 to {TRAIN_SIZE}")
+        check(all(0 <= m < 1 for m in self.momentum), "momentum must be in [0, 1)")
+        lo, hi = self._range("learning_rate")
+        check(0 < lo <= hi <= 10, f"learning-rate range must be 0 < min <= max <= 10, got {lo:g}, {hi:g}")
+        lo, hi = self._range("dropout")
+        check(0 <= lo <= hi < 1, f"dropout range must be 0 <= min <= max < 1, got {lo:g}, {hi:g}")
+
+    def _range(self, name: str) -> tuple[float, float]:
+        values = getattr(self, name)
+        if len(values) != 2:
+            raise ConfigError(f"{name}: give a range as (min, max), got {list(values)}")
+        return values[0], values[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SearchSpace:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown search-space settings: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    def declare(self, hp) -> None:
+        """Declare this space's hyperparameters on KerasTuner's ``hp``."""
+        def choice(name, values):
+            return hp.Choice(name, list(values)) if len(values) > 1 else hp.Fixed(name, values[0])
+
+        def span(name, lo, hi, **kwargs):
+            return hp.Float(name, lo, hi, **kwargs) if lo < hi else hp.Fixed(name, lo)
+
+        choice("architecture", self.architectures)
+        choice("hidden_units", [encode_layers(h) for h in self.hidden_units])
+        if "cnn" in self.architectures:
+            with hp.conditional_scope("architecture", ["cnn"]):
+                choice("conv_filters", [encode_layers(c) for c in self.conv_filters])
+        choice("optimizer", self.optimizers)
+        span("learning_rate", *self.learning_rate, sampling="log")
+        if "sgd" in self.optimizers:
+            with hp.conditional_scope("optimizer", ["sgd"]):
+                choice("momentum", self.momentum)
+        span("dropout", *self.dropout)
+        choice("batch_size", self.batch_sizes)
+        choice("activation", self.activations)
+        choice("batch_norm", self.batch_norm)
+
+
+def check_space(space: SearchSpace, base: TrainConfig) -> None:
+    """Raise ``ConfigError`` if some choice of ``space`` put into ``base``
+    makes an invalid ``TrainConfig`` (say, conv blocks that shrink the image
+    to nothing with the base's kernel and padding), before any trial runs."""
+    first = {"architecture": space.architectures[0], "hidden_units": encode_layers(space.hidden_units[0]),
+             "optimizer": space.optimizers[0], "learning_rate": space.learning_rate[0],
+             "dropout": space.dropout[0], "batch_size": space.batch_sizes[0],
+             "activation": space.activations[0], "batch_norm": space.batch_norm[0]}
+    variants = []
+    for arch in space.architectures:  # the layer choices depend on each other: every combination
+        for hidden in space.hidden_units:
+            for conv in space.conv_filters if arch == "cnn" else [None]:
+                variants.append({"architecture": arch, "hidden_units": encode_layers(hidden),
+                                 "conv_filters": None if conv is None else encode_layers(conv)})
+    variants += [{"optimizer": "sgd", "momentum": m} for m in space.momentum if "sgd" in space.optimizers]
+    variants += [{"optimizer": o} for o in space.optimizers]
+    variants += [{"learning_rate": v} for v in space.learning_rate] + [{"dropout": v} for v in space.dropout]
+    variants += [{"batch_size": v} for v in space.batch_sizes] + [{"activation": v} for v in space.activations]
+    variants += [{"batch_norm": v} for v in space.batch_norm]
+    for variant in variants:
+        try:
+            config_from_values({**first, **variant}, base)
+        except ConfigError as exc:
+            choice = ", ".join(f"{k} {v}" for k, v in variant.items() if v is not None)
+            raise ConfigError(f"the search space's choice of {choice} is invalid here: {exc}") from None
+
+
+def encode_layers(units: Sequence[int]) -> str:
+    """Layer sizes as one hyperparameter value: (128, 64) is "128-64", () is "none"."""
+    return "-".join(str(int(u)) for u in units) or "none"
+
+
+def decode_layers(text: str) -> tuple[int, ...]:
+    return () if text in ("", "none") else tuple(int(u) for u in str(text).split("-"))
+
+
+def config_from_values(values: dict[str, Any], base: TrainConfig = TrainConfig(),
+                       epochs: int | None = None) -> TrainConfig:
+    """The ``TrainConfig`` a trial trains: ``base`` with the trial's
+    hyperparameter values (a row of ``SearchResult.table`` will do) put in.
+    Settings a trial does not choose (conv filters for an MLP, momentum for
+    Adam) keep their ``base`` values."""
+    changes: dict[str, Any] = {}
+    for name in HYPERPARAMETERS:
+        value = values.get(name)
+        if value is None:
+            continue
+        if name in ("hidden_units", "conv_filters"):
+            value = decode_layers(value)
+        elif name in ("learning_rate", "momentum", "dropout"):
+            value = float(value)
+        elif name == "batch_size":
+            value = int(value)
+        elif name == "batch_norm":
+            value = bool(value)
+        changes[name] = value
+    if epochs is not None:
+        changes["epochs"] = epochs
+    return dataclasses.replace(base, **changes)
+
+
+# --- results ----------------------------------------------------------------
+
+@dataclass
+class SearchResult:
+    table: list[dict[str, Any]]  # one row a trial, in the order they ran
+    best_config: TrainConfig  # train it for real with model.train.train(best_config)
+    best_val_accuracy: float
+    best_trial: str
+    best_model: Any  # keras.Model: the best trial's network at its best epoch (None: see below)
+    directory: Path  # where the trials are kept
+    # best_model is None only on a distributed chief that cannot read the
+    # workers' checkpoints (no shared directory).
+
+
+def _row(trial) -> dict[str, Any]:
+    values = trial.hyperparameters.values
+    row: dict[str, Any] = {"trial": trial.trial_id, "status": str(trial.status)}
+    for name in HYPERPARAMETERS:
+        value = values.get(name)
+        row[name] = value.item() if isinstance(value, np.generic) else value
+    metrics = trial.metrics
+    for name in (OBJECTIVE, "seconds"):
+        row[name] = float(metrics.get_last_value(name)) if metrics.exists(name) else None
+    return row
+
+
+def _trials(oracle) -> list:
+    """Every trial in the order they started, from a local oracle; from a
+    distributed worker's client, the finished ones (all it can ask for)."""
+    trials = getattr(oracle, "trials", None)
+    if isinstance(trials, dict):
+        order = [t for t in getattr(oracle, "start_order", []) if t in trials]
+        order += sorted(t for t in trials if t not in order)
+        return [trials[t] for t in order]
+    return sorted(oracle.get_best_trials(num_trials=10**6), key=lambda t: t.trial_id)
+
+
+def format_table(table: Sequence[dict[str, Any]], best: str | None = None) -> str:
+    """The results as aligned text columns (hyperparameters that never
+    varied are left out); the best trial is marked with ``*``."""
+    if not table:
+        return "(no trials)"
+    constant = {name for name in HYPERPARAMETERS if len({repr(r.get(name)) for r in table}) == 1}
+    columns = ["trial"] + [n for n in HYPERPARAMETERS if n not in constant] + [OBJECTIVE, "seconds"]
+    if any(r.get("status") != "COMPLETED" for r in table):
+        columns.append("status")
+
+    def cell(name: str, value: Any) -> str:
+        if value is None:
+            return "-"
+        if name == "learning_rate":
+            return f"{value:.2e}"
+        if name == OBJECTIVE:
+            return f"{value:.4f}"
+        if name == "seconds":
+            return f"{value:.1f}"
+        if isinstance(value, float):
+            return f"{value:.3g}"
+        return str(value)
+
+    rows = [[cell(c, r.get(c)) + ("*" if c == "trial" and r.get("trial") == best else "") for c in columns]
+            for r in table]
+    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def train_command(config: TrainConfig) -> str:
+    """The ``python -m model.train`` command line that trains ``config``
+    (only the flags that differ from the defaults)."""
+    parts = ["python", "-m", "model.train"]
+    default = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        value, flag = getattr(config, f.name), "--" + f.name.replace("_", "-")
+        if value == getattr(default, f.name):
+            continue
+        if isinstance(value, bool):
+            parts.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, tuple):
+            parts += [flag, ",".join(map(str, value))]
+        elif isinstance(value, float):
+            parts += [flag, f"{value:.6g}"]
+        else:
+            parts += [flag, str(value)]
+    return shlex.join(parts)
+
+
+# --- the search -------------------------------------------------------------
+
+def search(space: SearchSpace = SearchSpace(), max_trials: int = 10, epochs: int = 2,
+           base: TrainConfig = TrainConfig(), data: tuple[np.ndarray, np.ndarray] | None = None,
+           directory: str | Path | None = None, callbacks: Sequence[Any] = (), seed: int = 0, *,
+           validation_split: float = 0.1, overwrite: bool = False,
+           root: Path | None = None, progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
+    """Run (or resume) a KerasTuner search over ``space``: ``max_trials``
+    trials of ``epochs`` epochs each, scored by validation accuracy.
+
+    ``data`` is training images (N, 28, 28) uint8 and labels, default all of
+    MNIST's training set; its last ``validation_split`` part scores the
+    trials. ``callbacks`` are Keras callbacks given to every trial's ``fit``
+    (KerasTuner deep-copies them for each). ``seed`` drives the choice of
+    trials; ``base.seed`` the weights and shuffling, as in training.
+    Trials are drawn at random (``keras_tuner.RandomSearch``). ``progress`` is
+    called with each finished trial's row. ``root`` is the work folder
+    (default ``MNIST_LAB_DIR``). Raises ``ConfigError`` for bad settings and
+    ``TuningError`` if no trial finishes.
+
+    The result's ``best_config`` has ``epochs`` epochs; train it on all the
+    data with ``model.train.train(result.best_config)``."""
+    if not isinstance(max_trials, int) or max_trials < 1:
+        raise ConfigError(f"max trials must be at least 1, got {max_trials}")
+    if not isinstance(epochs, int) or not 1 <= epochs <= MAX_EPOCHS:
+        raise ConfigError(f"epochs must be 1 to {MAX_EPOCHS}, got {epochs}")
+    if not 0 < validation_split < 0.5:
+        raise ConfigError(f"validation split must be in (0, 0.5), got {validation_split}")
+    base = dataclasses.replace(base, epochs=epochs)
+    check_space(space, base)
+    if data is None:
+        from model.data import load_mnist
+
+        data = load_mnist()[0]
+    images, labels = np.asarray(data[0]), np.asarray(data[1])
+    if len(images) != len(labels) or images.shape[1:] not in ((28, 28), (784,)):
+        raise ConfigError(f"expected images (N, 28, 28) and N labels, got {images.shape} and {labels.shape}")
+    n_val = int(len(images) * validation_split)
+    if len(images) < MIN_IMAGES or n_val < 1:
+        raise ConfigError(f"too little data to search on: {len(images)} images")
+
+    if directory is None:
+        name = search_name(space, base, seed, validation_split, images, labels)
+        directory = (root or store.workdir()) / store.RUNS / TUNING / name
+    directory = Path(directory)
+    distributed = "KERASTUNER_ORACLE_IP" in os.environ
+    with contextlib.ExitStack() as locks:
+        if not distributed:
+            locks.enter_context(store.file_lock(directory.with_name(directory.name + ".lock")))
+            locks.enter_context(store.file_lock(store.training_lock_path(root)))
+        result = _search(space, max_trials, base, images[:-n_val], labels[:-n_val], images[-n_val:],
+                         labels[-n_val:], directory, callbacks, seed, overwrite, progress)
+    return result
+
+
+def search_name(space: SearchSpace, base: TrainConfig, seed: int, validation_split: float,
+                images: np.ndarray, labels: np.ndarray) -> str:
+    """A short hash of everything that defines a search's trials (not how many)."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(images).data)
+    digest.update(np.ascontiguousarray(labels).data)
+    blob = json.dumps({"space": space.to_dict(), "base": base.to_dict(), "seed": seed,
+                       "validation_split": validation_split,
+                       "data": [list(images.shape), digest.hexdigest()]}, sort_keys=True)
+    return "search-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _search(space, max_trials, base, x_train, y_train, x_val, y_val, directory, callbacks, seed,
+            overwrite, progress) -> SearchResult:
+    import keras_tuner
+
+    hypermodel = _make_hypermodel(space, base, n_train=len(x_train))
+    tuner_class = _tuner_class(keras_tuner.RandomSearch)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tuner = tuner_class(hypermodel=hypermodel, objective=keras_tuner.Objective(OBJECTIVE, "max"),
+                        max_trials=max_trials, seed=seed, directory=str(directory.parent),
+                        project_name=directory.name, overwrite=overwrite)
+    tuner.progress = progress
+    try:
+        tuner.search(x_train, y_train, validation_data=(x_val, y_val), callbacks=list(callbacks), verbose=0)
+    except RuntimeError as exc:  # KerasTuner gives up after 3 failed trials in a row
+        raise TuningError(f"the search stopped: {_last_line(exc)}") from None
+
+    table = [_row(t) for t in _trials(tuner.oracle)]
+    best_trials = [t for t in tuner.oracle.get_best_trials(1) if str(t.status) == "COMPLETED"]
+    if not best_trials:
+        failed = next((t for t in reversed(_trials(tuner.oracle)) if getattr(t, "message", None)), None)
+        why = f": {_last_line(failed.message)}" if failed is not None else ""
+        raise TuningError(f"no trial finished{why}")
+    best = best_trials[0]
+    best_config = config_from_values(best.hyperparameters.values, base)
+    try:
+        with warnings.catch_warnings():  # the fresh optimizer has no state to load: expected
+            warnings.simplefilter("ignore")
+            best_model = tuner.load_model(best)
+    except Exception:
+        if "KERASTUNER_ORACLE_IP" not in os.environ:
+            raise
+        best_model = None  # a distributed chief without the workers' checkpoints
+    result = SearchResult(table=table, best_config=best_config, best_val_accuracy=float(best.score),
+                          best_trial=best.trial_id, best_model=best_model, directory=directory)
+    with contextlib.suppress(OSError):
+        store.write_json(directory / "search.json", {
+            "space": space.to_dict(), "base": base.to_dict(), "table": table,
+            "best_trial": best.trial_id, "best_val_accuracy": result.best_val_accuracy,
+            "best_config": best_config.to_dict(), "train_command": train_command(best_config)})
+    return result
+
+
+def _make_hypermodel(space: SearchSpace, base: TrainConfig, n_train: int):
+    """A KerasTuner HyperModel whose trials are ``TrainConfig``s. (Defined
+    here, not at import, so that importing this module imports no TensorFlow.)"""
+    import keras
+    import keras_tuner
+
+    from model.architectures import build_model, compile_model
+    from model.train import make_dataset, model_inputs
+
+    class ConfigHyperModel(keras_tuner.HyperModel):
+        def build(self, hp):
+            space.declare(hp)
+            config = config_from_values(hp.values, base)
+            keras.utils.set_random_seed(config.seed)  # the same start as model.train.fit
+            model = build_model(config)
+            compile_model(model, config, steps_per_epoch=math.ceil(n_train / config.batch_size))
+            return model
+
+        def fit(self, hp, model, x, y, validation_data, callbacks=(), verbose=0, **kwargs):
+            config = config_from_values(hp.values, base)
+            shape = model.input_shape[1:]
+            train_ds = make_dataset(model_inputs(x, shape), y, config.batch_size, config.seed)
+            x_val, y_val = validation_data
+            val_ds = make_dataset(model_inputs(x_val, shape), y_val, 1000, seed=None)
+            all_callbacks = list(callbacks)
+            if config.early_stopping:
+                all_callbacks.append(keras.callbacks.EarlyStopping(
+                    monitor=OBJECTIVE, mode="max", patience=config.early_stopping))
+            started = time.perf_counter()
+            history = model.fit(train_ds, epochs=config.epochs, validation_data=val_ds,
+                                callbacks=all_callbacks, shuffle=False, verbose=verbose)
+            seconds = time.perf_counter() - started
+            scores = history.history[OBJECTIVE]
+            best_epoch = int(np.argmax(scores))
+            metrics = {k: float(v[best_epoch]) for k, v in history.history.items()}
+            return {**metrics, "seconds": round(seconds, 3), "best_epoch": best_epoch + 1}
+
+    return ConfigHyperModel(name="mnist_config")
+
+
+def _tuner_class(base_class):
+    class Tuner(base_class):
+        """Reports each finished trial's row to ``self.progress``."""
+
+        progress = None
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            if self.progress is not None:
+                self.progress(_row(self.oracle.get_trial(trial.trial_id)))
+
+    return Tuner
+
+
+def _last_line(text: Any) -> str:
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else "unknown error")[:300]
+
+
+# --- command line -----------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(w.strip() for w in text.split(",") if w.strip())
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(w) for w in _words(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
+def _layer_choices(text: str) -> tuple[tuple[int, ...], ...]:
+    try:
+        return tuple(decode_layers(w) for w in _words(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected layer sizes like 128,256,128-64 (commas between choices, dashes between layers), "
+            f"got {text!r}") from None
+
+
+def _float_range(text: str) -> tuple[float, float]:
+    try:
+        values = tuple(float(w) for w in _words(text))
+    except ValueError:
+        values = ()
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or not all(map(math.isfinite, values)):
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX or one value, got {text!r}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = SearchSpace()
+    p = _Parser(prog="python -m model.tune",
+                description="Search hyperparameters with KerasTuner on MNIST's training set (never the test "
+                            "set); print every trial and the best config, ready for python -m model.train.")
+    p.add_argument("--trials", type=_positive_int, default=5, help="how many trials (default 5)")
+    p.add_argument("--epochs", type=_positive_int, default=2, help="epochs a trial (default 2)")
+    p.add_argument("--architectures", type=_words, default=d.architectures, metavar="A,B",
+                   help=f"default {','.join(d.architectures)}")
+    p.add_argument("--hidden-units", type=_layer_choices, default=d.hidden_units, metavar="128,128-64",
+                   help=f"choices of hidden layers, default {','.join(map(encode_layers, d.hidden_units))}")
+    p.add_argument("--conv-filters", type=_layer_choices, default=d.conv_filters, metavar="32-64,16-32",
+                   help=f"choices of conv blocks (CNN), default {','.join(map(encode_layers, d.conv_filters))}")
+    p.add_argument("--optimizers", type=_words, default=d.optimizers, metavar="A,B",
+                   help=f"default {','.join(d.optimizers)}")
+    p.add_argument("--learning-rate", type=_float_range, default=d.learning_rate, metavar="MIN,MAX",
+                   help=f"range, sampled on a log scale (default {d.learning_rate[0]:g},{d.learning_rate[1]:g})")
+    p.add_argument("--dropout", type=_float_range, default=d.dropout, metavar="MIN,MAX",
+                   help=f"range (default {d.dropout[0]:g},{d.dropout[1]:g})")
+    p.add_argument("--batch-sizes", type=_ints, default=d.batch_sizes, metavar="N,N",
+                   help=f"default {','.join(map(str, d.batch_sizes))}")
+    p.add_argument("--subset", type=_positive_int, default=None, metavar="N",
+                   help="search on the first N training images only (faster)")
+    p.add_argument("--validation-split", type=float, default=0.1,
+                   help="part of the training images that scores the trials (default 0.1)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="classic",
+                   help="the config whose other settings every trial keeps (default classic)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the trial choices (default 0)")
+    p.add_argument("--dir", type=Path, default=None,
+                   help="keep the trials here (default models/.tuning/<hash of the search>)")
+    p.add_argument("--overwrite", action="store_true", help="start afresh instead of reusing finished trials")
+    p.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log messages")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        space = SearchSpace(architectures=args.architectures, hidden_units=args.hidden_units,
+                            conv_filters=args.conv_filters, optimizers=args.optimizers,
+                            learning_rate=args.learning_rate, dropout=args.dropout,
+                            batch_sizes=args.batch_sizes)
+        if args.epochs > MAX_EPOCHS:
+            raise ConfigError(f"epochs must be 1 to {MAX_EPOCHS}, got {args.epochs}")
+        base = dataclasses.replace(PRESETS[args.preset], epochs=args.epochs)
+        check_space(space, base)
+        if not 0 < args.validation_split < 0.5:
+            raise ConfigError(f"validation split must be in (0, 0.5), got {args.validation_split}")
+        if args.subset is not None and not MIN_IMAGES <= args.subset <= TRAIN_SIZE:
+            raise ConfigError(f"subset must be {MIN_IMAGES} to {TRAIN_SIZE} images, got {args.subset}")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    from model.logs import quiet_tensorflow
+
+    quiet_tensorflow(verbose=args.verbose)
+    try:
+        from model.data import load_mnist
+
+        data = load_mnist()[0]
+        if args.subset is not None:
+            data = (data[0][:args.subset], data[1][:args.subset])
+        print(f"searching {args.trials} trials of {args.epochs} epochs on {len(data[0])} images "
+              f"({args.validation_split:.0%} held out to score them)", flush=True)
+
+        def report(row: dict[str, Any]) -> None:
+            if row["status"] == "COMPLETED":
+                print(f"trial {row['trial']}: {config_from_values(row, base).describe()}, "
+                      f"dropout {row['dropout'] or 0:.2f}  val_accuracy {row[OBJECTIVE]:.4f}  "
+                      f"({row['seconds']:.1f} s)", flush=True)
+            else:
+                print(f"trial {row['trial']}: {row['status'].lower()}", flush=True)
+
+        result = search(space, args.trials, args.epochs, base=base, data=data, directory=args.dir,
+                        seed=args.seed, validation_split=args.validation_split, overwrite=args.overwrite,
+                        progress=report)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # one line, never a traceback
+        print(f"error: the search failed: {_last_line(exc)}", file=sys.stderr)
+        return 1
+    print()
+    print(format_table(result.table, best=result.best_trial))
+    print()
+    print(f"best: trial {result.best_trial}, val_accuracy {result.best_val_accuracy:.4f}: "
+          f"{result.best_config.describe()}")
+    print(json.dumps(result.best_config.to_dict(), sort_keys=True))
+    print(f"train it on all the data: {train_command(result.best_config)}")
+    print(f"trials kept in {result.directory}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

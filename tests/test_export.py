@@ -1,0 +1,73 @@
+"""Exporting a classifier (model.export): the TFLite file predicts what the
+Keras model predicts on all 10,000 test images, for the default MLP and a
+small CNN; .keras and .h5 bytes load back and predict identically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.config import TrainConfig
+from model.export import FORMATS, export_model, file_name, tflite_predict
+from model.predict import load_classifier, predict_batch
+from model.preprocess import scale_images
+
+
+@pytest.fixture(scope="module")
+def tiny_cnn(small_mnist):
+    """A CNN trained for one epoch on 2,000 images (a few seconds)."""
+    from model.train import fit
+
+    config = TrainConfig(architecture="cnn", conv_filters=(8,), hidden_units=(16,), optimizer="adam",
+                         batch_size=64, epochs=1)
+    model, _ = fit(config, small_mnist[0])
+    return model
+
+
+@pytest.fixture(params=["default_mlp", "tiny_cnn"])
+def classifier(request):
+    if request.param == "default_mlp":
+        return request.getfixturevalue("default_run").model
+    return request.getfixturevalue("tiny_cnn")
+
+
+@pytest.fixture(scope="module")
+def test_images(mnist):
+    return scale_images(mnist[1][0])
+
+
+def test_tflite_predicts_like_keras_on_the_whole_test_set(classifier, test_images):
+    data = export_model(classifier, "tflite")
+    assert data[4:8] == b"TFL3"  # the flatbuffer's file identifier
+    lite = tflite_predict(data, test_images)
+    keras_probs = predict_batch(classifier, test_images)
+    assert lite.shape == keras_probs.shape == (10_000, 10)
+    # Same float32 arithmetic, other kernels: equal up to rounding.
+    agreement = (lite.argmax(axis=1) == keras_probs.argmax(axis=1)).mean()
+    assert agreement >= 0.999
+    np.testing.assert_allclose(lite, keras_probs, atol=1e-4, rtol=0)
+
+
+def test_tflite_takes_uint8_images_and_any_batch(tiny_cnn, mnist):
+    data = export_model(tiny_cnn, "tflite")
+    x = mnist[1][0][:7]
+    from_uint8 = tflite_predict(data, x, batch_size=3)  # batches of 3, 3, 1
+    np.testing.assert_allclose(from_uint8, tflite_predict(data, scale_images(x)), atol=1e-6)
+    assert tflite_predict(data, x[:0]).shape == (0, 10)
+    with pytest.raises(ValueError):
+        tflite_predict(data, np.zeros((2, 27, 27), np.float32))
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+def test_saved_bytes_load_back_and_predict_identically(fmt, classifier, test_images, tmp_path):
+    path = tmp_path / file_name("exported", fmt)
+    path.write_bytes(export_model(classifier, fmt))
+    loaded = load_classifier(path)
+    x = test_images[:2000]
+    np.testing.assert_array_equal(predict_batch(loaded, x), predict_batch(classifier, x))
+
+
+def test_unknown_format_is_refused(tiny_cnn):
+    assert set(FORMATS) == {"keras", "h5", "tflite"}
+    with pytest.raises(ValueError, match="unknown export format"):
+        export_model(tiny_cnn, "onnx")
