@@ -22,6 +22,7 @@ def home() -> None:
     st.page_link(TRAIN, label="Train a model: choose the architecture and hyperparameters", icon="🏋️")
     st.page_link(EVALUATE, label="Evaluate it: accuracy, mistakes, confusion matrix", icon="📊")
     st.page_link(DRAW, label="Draw a digit and see what the model reads", icon="✏️")
+    st.page_link(TUNE, label="Search hyperparameters with KerasTuner", icon="🎛️")
 
 
 def show_current_model() -> None:
@@ -42,6 +43,7 @@ def show_current_model() -> None:
 TRAIN = st.Page("pages/train.py", title="Train", icon="🏋️")
 EVALUATE = st.Page("pages/evaluate.py", title="Evaluate", icon="📊")
 DRAW = st.Page("pages/draw.py", title="Draw", icon="✏️")
+TUNE = st.Page("pages/tune.py", title="Tune", icon="🎛️")
 
 st.set_page_config(page_title="MNIST lab", page_icon="✍️", layout="wide")
-st.navigation([st.Page(home, title="Home", icon="🏠", default=True), TRAIN, EVALUATE, DRAW]).run()
+st.navigation([st.Page(home, title="Home", icon="🏠", default=True), TRAIN, EVALUATE, DRAW, TUNE]).run()

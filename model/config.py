@@ -56,6 +56,10 @@ class TrainConfig:
         # Lists from JSON or widgets become tuples, so configs compare and hash.
         object.__setattr__(self, "hidden_units", tuple(int(u) for u in self.hidden_units))
         object.__setattr__(self, "conv_filters", tuple(int(u) for u in self.conv_filters))
+        for f in dataclasses.fields(self):  # 1 and 1.0 are the same setting: same key
+            value = getattr(self, f.name)
+            if f.type in ("float", "float | None") and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
         self.validate()
 
     @property

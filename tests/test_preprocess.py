@@ -1,0 +1,234 @@
+"""model.preprocess: MNIST arrays to model inputs, and canvas drawings to
+MNIST-style 28x28 digits (crop, longer side 20 px, centre of mass centred)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import drawn_digit
+from PIL import Image
+
+from model.preprocess import (
+    DrawingError,
+    DrawingTooSmallError,
+    EmptyDrawingError,
+    canvas_to_mnist,
+    flatten,
+    one_hot,
+    scale_images,
+)
+
+SEVEN = [[(60, 50), (220, 50), (120, 250)]]
+FOUR = [[(90, 30), (50, 170), (210, 170)], [(170, 60), (170, 260)]]
+TALL_BAR = [[(140, 40), (140, 240)]]
+
+
+def ink_box(img: np.ndarray, level: float = 0.0) -> tuple[int, int]:
+    """(height, width) of the pixels brighter than ``level``."""
+    rows, cols = np.flatnonzero((img > level).any(axis=1)), np.flatnonzero((img > level).any(axis=0))
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+def centre_of_mass(img: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.indices(img.shape)
+    return (ys * img).sum() / img.sum(), (xs * img).sum() / img.sum()
+
+
+# --- MNIST arrays -----------------------------------------------------------
+
+def test_scale_images():
+    x = np.array([[[0, 51], [255, 128]]], np.uint8)
+    out = scale_images(x)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    np.testing.assert_allclose(out, x.astype(np.float64) / 255, rtol=1e-6)
+    assert out.min() == 0.0 and out.max() == 1.0
+
+
+def test_flatten(mnist):
+    x = mnist[1][0][:7]
+    out = flatten(x)
+    assert out.shape == (7, 784)
+    np.testing.assert_array_equal(out[3], x[3].ravel())  # row-major, as Keras' Flatten
+
+
+def test_one_hot_matches_keras():
+    import keras
+
+    y = np.array([0, 3, 9, 3, 1], np.uint8)
+    out = one_hot(y)
+    assert out.dtype == np.float32 and out.shape == (5, 10)
+    np.testing.assert_array_equal(out, keras.utils.to_categorical(y, 10))
+    assert one_hot(np.array([2]), classes=4).tolist() == [[0, 0, 1, 0]]
+
+
+# --- drawings: the MNIST recipe ----------------------------------------------
+
+@pytest.mark.parametrize("strokes", [SEVEN, FOUR, TALL_BAR], ids=["seven", "four", "bar"])
+def test_canvas_to_mnist_follows_the_mnist_recipe(strokes):
+    out = canvas_to_mnist(drawn_digit(strokes))
+    assert out.shape == (28, 28) and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0 and out.max() > 0.9
+    assert 19 <= max(ink_box(out)) <= 20  # the longer side fits MNIST's 20-pixel box
+    cy, cx = centre_of_mass(out)
+    assert abs(cy - 13.5) <= 1.0 and abs(cx - 13.5) <= 1.0
+
+
+def test_aspect_ratio_is_kept():
+    tall = canvas_to_mnist(drawn_digit(TALL_BAR, width=18))  # about 218 x 18 pixels
+    height, width = ink_box(tall, 0.1)
+    assert height >= 19 and width <= 4
+    wide = canvas_to_mnist(drawn_digit([[(40, 140), (240, 140)]], width=18))
+    height, width = ink_box(wide, 0.1)
+    assert width >= 19 and height <= 4
+
+
+def test_position_and_size_on_the_canvas_do_not_matter():
+    big = canvas_to_mnist(drawn_digit([[(60, 20), (220, 20), (120, 260)]], width=20))
+    small = canvas_to_mnist(drawn_digit([[(10, 10), (90, 10), (40, 130)]], width=10))
+    assert np.abs(big - small).mean() < 0.05
+
+
+def gray_of(rgba: np.ndarray) -> np.ndarray:
+    return rgba[..., 0].copy()
+
+
+def soft_digit() -> np.ndarray:
+    """An anti-aliased drawing: white ink with soft edges on an opaque black canvas."""
+    from PIL import ImageFilter
+
+    soft = Image.fromarray(drawn_digit(FOUR)).filter(ImageFilter.GaussianBlur(3))
+    rgba = np.asarray(soft).copy()
+    rgba[..., 3] = 255
+    return rgba
+
+
+def test_equivalent_input_formats_give_the_same_digit():
+    rgba = soft_digit()
+    assert len(np.unique(rgba[..., 0])) > 100  # many grey levels, not just ink and background
+    reference = canvas_to_mnist(rgba)
+    gray = gray_of(rgba)
+    variants = {
+        "RGB uint8": rgba[..., :3],
+        "gray uint8": gray,
+        "gray (H, W, 1)": gray[..., None],
+        "gray float [0, 1]": gray.astype(np.float64) / 255,
+        "gray float32 [0, 1]": gray.astype(np.float32) / 255,
+        "gray float [0, 255]": gray.astype(np.float32),
+        "RGB float [0, 255]": rgba[..., :3].astype(np.float32),
+        "RGBA float [0, 1]": rgba.astype(np.float32) / 255,
+    }
+    for name, image in variants.items():
+        np.testing.assert_allclose(canvas_to_mnist(image), reference, atol=1e-5, err_msg=name)
+
+
+def test_rgba_float_in_0_255_gives_the_same_digit():
+    """Float RGBA with values 0..255 (as a float canvas buffer holds them)
+    is the same drawing as its uint8 twin: soft edges must stay soft."""
+    rgba = soft_digit()
+    np.testing.assert_allclose(canvas_to_mnist(rgba.astype(np.float32)), canvas_to_mnist(rgba), atol=1e-5)
+
+
+def test_semi_transparent_ink_is_fainter():
+    rgba = drawn_digit(SEVEN)
+    half = rgba.copy()
+    ink = rgba[..., 0] > 0
+    half[..., 3] = np.where(ink, 128, 0)
+    full = canvas_to_mnist(rgba)
+    faint = canvas_to_mnist(half)
+    unclipped = full < 0.99  # resampling overshoots at sharp edges; the full-strength ink is clipped at 1
+    np.testing.assert_allclose(faint[unclipped], full[unclipped] * 128 / 255, atol=0.02)
+    assert 0.45 < faint.max() < 0.65
+
+
+@pytest.mark.parametrize("background", [(0, 0, 0, 0), (255, 255, 255, 0), (40, 200, 90, 0)])
+def test_transparent_background(background):
+    rgba = drawn_digit(SEVEN)
+    ink = rgba[..., 0] > 0
+    transparent = np.empty_like(rgba)
+    transparent[...] = background
+    transparent[ink] = rgba[ink]
+    np.testing.assert_allclose(canvas_to_mnist(transparent), canvas_to_mnist(rgba), atol=1e-6)
+
+
+def test_coloured_ink_counts_as_ink():
+    rgba = drawn_digit(SEVEN)
+    red = rgba.copy()
+    red[..., 1:3] = 0  # red ink on black
+    np.testing.assert_allclose(canvas_to_mnist(red), canvas_to_mnist(rgba), atol=1e-6)
+
+
+def test_ink_touching_the_edges():
+    # an L hugging the left and bottom edges of the canvas
+    out = canvas_to_mnist(drawn_digit([[(0, 0), (0, 279), (279, 279)]], width=24))
+    assert max(ink_box(out)) <= 20
+    cy, cx = centre_of_mass(out)
+    assert abs(cy - 13.5) <= 1.0 and abs(cx - 13.5) <= 1.0
+
+
+# --- drawings that are no digit ------------------------------------------------
+
+def test_error_classes_are_value_errors():
+    assert issubclass(EmptyDrawingError, DrawingError)
+    assert issubclass(DrawingTooSmallError, DrawingError)
+    assert issubclass(DrawingError, ValueError)
+
+
+def uniform(fill: int, alpha: int = 255) -> np.ndarray:
+    img = np.full((280, 280, 4), fill, np.uint8)
+    img[..., 3] = alpha
+    return img
+
+
+@pytest.mark.parametrize("image", [
+    uniform(0, alpha=0),  # an untouched canvas: fully transparent
+    uniform(0),  # all black
+    uniform(255),  # all white
+    uniform(128),  # all grey
+    np.zeros((280, 280), np.float32),
+    np.ones((280, 280), np.float32),
+    np.zeros((0, 0, 4), np.uint8),
+], ids=["transparent", "black", "white", "grey", "float zeros", "float ones", "zero size"])
+def test_empty_or_uniform_canvas(image):
+    with pytest.raises(EmptyDrawingError):
+        canvas_to_mnist(image)
+
+
+def test_a_dot_is_too_small():
+    with pytest.raises(DrawingTooSmallError):
+        canvas_to_mnist(drawn_digit([[(150, 150), (151, 150)]], width=5))
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_input(bad):
+    img = gray_of(drawn_digit(SEVEN)).astype(np.float32) / 255
+    img[5, 5] = bad
+    with pytest.raises(DrawingError):
+        canvas_to_mnist(img)
+    rgba = drawn_digit(SEVEN).astype(np.float32) / 255
+    rgba[7, 7, 3] = bad  # in the alpha channel too
+    with pytest.raises(DrawingError):
+        canvas_to_mnist(rgba)
+
+
+@pytest.mark.parametrize("image", [np.zeros((280, 280, 2), np.uint8), np.zeros((3, 280, 280, 4), np.uint8),
+                                   np.array([["a", "b"], ["c", "d"]])], ids=["2 channels", "4d", "strings"])
+def test_not_an_image(image):
+    with pytest.raises(DrawingError):
+        canvas_to_mnist(image)
+
+
+# --- real digits through the drawing path ------------------------------------
+
+def test_upscaled_mnist_digits_are_still_read_the_same(mnist, default_run):
+    """An MNIST test digit blown up to canvas size and brought back by
+    canvas_to_mnist is still what the default model read in the original."""
+    x, _ = mnist[1]
+    digits = x[:50]
+    canvases = [np.asarray(Image.fromarray(d).resize((280, 280), Image.Resampling.BICUBIC)) for d in digits]
+    processed = np.stack([canvas_to_mnist(c) for c in canvases])
+    model = default_run.model
+    original = np.asarray(model(digits.reshape(50, 784).astype(np.float32) / 255, training=False)).argmax(1)
+    redrawn = np.asarray(model(processed.reshape(50, 784), training=False)).argmax(1)
+    agree = int((original == redrawn).sum())
+    assert agree >= 45, f"only {agree} of 50 digits read the same after canvas_to_mnist"
