@@ -20,6 +20,17 @@ def evaluation(path: str, version: tuple[int, int], _model) -> Evaluation:
     return evaluate(_model, *test_set())
 
 
+def downloads(model, stem: str) -> None:
+    """The model as .keras, .h5 (the seed's format) and TensorFlow Lite (for phones)."""
+    from model.export import FORMATS, export_model, file_name
+
+    columns = st.columns(len(FORMATS))
+    for column, fmt in zip(columns, FORMATS):
+        column.download_button(f"Download .{fmt}", data=lambda fmt=fmt: export_model(model, fmt),
+                               file_name=file_name(f"mnist-{stem}", fmt), mime=FORMATS[fmt][1],
+                               key=f"download_{fmt}", on_click="ignore")
+
+
 def sample(result: Evaluation, only_mistakes: bool, draw: int) -> np.ndarray:
     pool = result.mistakes() if only_mistakes else np.arange(len(result.labels))
     rng = np.random.default_rng(draw)
@@ -40,6 +51,7 @@ def page() -> None:
     b.metric("Test loss", f"{result.loss:.4f}")
     c.metric("Mistakes", f"{(~result.correct).sum():,} of {len(result.labels):,}")
 
+    downloads(chosen.model, chosen.meta.get("key", "model"))
     st.subheader("Test digits")
     controls = st.columns([1, 1, 3])
     if controls[0].button("New sample", key="new_sample"):

@@ -110,6 +110,7 @@ def test_evaluate_shows_metrics_grid_and_confusion(lab_with_model):
     at.button(key="new_sample").click().run()
     assert at.get("image")[0].proto.SerializeToString() != mistakes_grid
     assert "Confusion matrix" in [h.value for h in at.subheader]
+    assert [b.label for b in at.get("download_button")] == ["Download .keras", "Download .h5", "Download .tflite"]
 
 
 def test_draw_empty_canvas_gives_a_hint(lab_with_model):
