@@ -63,3 +63,15 @@ def drawn_digit(strokes, size: int = 280, width: int = 18) -> np.ndarray:
     from model.strokes import render
 
     return render(strokes, width, size)
+
+
+def tiny_model(inputs=(784,), outputs: int = 10, activation: str = "softmax", extra=None):
+    """An untrained Keras classifier of any input/output shape, for file checks."""
+    import keras
+
+    x = inp = keras.Input(inputs)
+    if extra is not None:
+        x = extra(x)
+    if len(inputs) > 1:
+        x = keras.layers.Flatten()(x)
+    return keras.Model(inp, keras.layers.Dense(outputs, activation=activation)(x))

@@ -9,7 +9,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT, drawn_digit
+from conftest import ROOT, drawn_digit, tiny_model
 
 from model import store
 from model.config import ConfigError, TrainConfig
@@ -56,15 +56,6 @@ def test_huge_and_tiny_drawings_give_the_same_digit_image():
 
 
 # --- model files ------------------------------------------------------------
-
-def tiny_model(inputs=(784,), outputs=10, activation="softmax", extra=None) -> keras.Model:
-    x = inp = keras.Input(inputs)
-    if extra is not None:
-        x = extra(x)
-    if len(inputs) > 1:
-        x = keras.layers.Flatten()(x)
-    return keras.Model(inp, keras.layers.Dense(outputs, activation=activation)(x))
-
 
 def saved(model: keras.Model, path) -> bytes:
     model.save(path)

@@ -6,16 +6,9 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import tiny_model
+
 from model.predict import InvalidModelError, load_classifier, predict_batch, predict_proba
-
-
-def tiny_model(inputs=(784,), outputs: int = 10, activation: str = "softmax", extra=None) -> keras.Model:
-    x = inp = keras.Input(inputs)
-    if extra is not None:
-        x = extra(x)
-    if len(inputs) > 1:
-        x = keras.layers.Flatten()(x)
-    return keras.Model(inp, keras.layers.Dense(outputs, activation=activation)(x))
 
 
 def test_error_is_a_value_error():
