@@ -101,7 +101,7 @@ def compare(chosen, result: Evaluation, images: np.ndarray) -> None:
             for d in range(10)]
     st.vega_lite_chart({
         "title": "Test accuracy per digit", "height": 240, "data": {"values": rows}, "mark": "bar",
-        "encoding": {"x": {"field": "digit", "type": "nominal", "title": "digit"},
+        "encoding": {"x": {"field": "digit", "type": "nominal", "title": "digit", "axis": {"labelAngle": 0}},
                      "xOffset": {"field": "model"}, "color": {"field": "model", "title": None},
                      "y": {"field": "accuracy", "type": "quantitative", "title": "accuracy",
                            "scale": {"zero": False}}}}, width="stretch")
