@@ -155,7 +155,7 @@ class TrainConfig:
                 blocks += f" ({self.kernel_size}x{self.kernel_size} {self.padding})"
             dense = f" + dense {'-'.join(map(str, self.hidden_units))}" if self.hidden_units else ""
             arch = f"CNN conv {blocks}{dense}"
-        return f"{arch}, {self.optimizer.upper()} lr {self.lr:g}, batch {self.batch_size}, {self.epochs} epochs"
+        return f"{arch}, {self.optimizer.upper()} lr {self.lr:g}, batch {self.batch_size}, {self.epochs} epoch{'s' if self.epochs != 1 else ''}"
 
 
 PRESETS: dict[str, TrainConfig] = {

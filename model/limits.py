@@ -32,7 +32,7 @@ class Limits:
 
 
 LOCAL = Limits(demo=False, max_epochs=MAX_EPOCHS, max_units=MAX_UNITS, max_filters=512,
-               max_upload_bytes=200 * 2**20, tuning=True)
+               max_upload_bytes=50 * 2**20, tuning=True)  # = maxUploadSize in .streamlit/config.toml
 DEMO = Limits(demo=True, max_epochs=5, max_units=512, max_filters=64,
               max_upload_bytes=5 * 2**20, tuning=False)
 

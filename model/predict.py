@@ -142,12 +142,26 @@ def check_classifier(model) -> None:
         raise InvalidModelError("the model's outputs are not probabilities (is its last layer a softmax?)")
 
 
+def _forward(model):
+    """The model's inference pass as a graph traced once (any batch size) and
+    kept on the model: a call costs a tenth of an eager ``model(x)``, whose
+    Python dispatch dominates for one image; the numbers are the same."""
+    fn = getattr(model, "_mnist_lab_forward", None)
+    if fn is None:
+        import tensorflow as tf
+
+        spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+        fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        object.__setattr__(model, "_mnist_lab_forward", fn)  # not a tracked Keras attribute
+    return fn
+
+
 def predict_batch(model, images: np.ndarray) -> np.ndarray:
     """Probabilities (N, 10) for float images (N, 28, 28) in [0, 1], by calling
-    the model directly: for a handful of images this is 20x faster than
-    ``model.predict``."""
+    the model directly (traced once): for a handful of images this is 20-100x
+    faster than ``model.predict``."""
     x = np.asarray(images, dtype=np.float32).reshape((len(images), *model.input_shape[1:]))
-    return np.asarray(model(x, training=False))
+    return _forward(model)(x).numpy()
 
 
 def predict_proba(model, image: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from streamlit_drawable_canvas import st_canvas
 from model import figures
 from model.predict import predict_proba
 from model.preprocess import DrawingError, EmptyDrawingError, canvas_to_mnist
-from pages.shared import current_model, show_figure
+from pages.shared import current_model, show_figure, use_app_navigation
 
 CANVAS_PX = 280
 STROKE_PX = 18
@@ -56,4 +56,5 @@ def page() -> None:
         show_figure(figures.model_input_image(image))
 
 
+use_app_navigation()
 page()

@@ -8,7 +8,7 @@ import streamlit as st
 
 from model import figures, registry, store
 from model.evaluate import Evaluation
-from pages.shared import current_model, file_version, load_run, show_figure, test_set
+from pages.shared import current_model, file_version, load_run, show_figure, test_set, use_app_navigation
 
 GRID = 25
 
@@ -118,4 +118,5 @@ def compare(chosen, result: Evaluation, images: np.ndarray) -> None:
         show_figure(figures.digit_grid(images[first], result.predictions[first], result.labels[first]))
 
 
+use_app_navigation()
 page()

@@ -3,6 +3,7 @@ the test set, training with live progress, and the "no model yet" state."""
 
 from __future__ import annotations
 
+import runpy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,28 @@ from model.limits import current_limits
 from model.logs import quiet_tensorflow
 
 quiet_tensorflow()
+
+DASHBOARD = Path(__file__).resolve().parents[1] / "dashboard.py"
+
+
+def use_app_navigation() -> None:
+    """Run this page through dashboard.py's ``st.navigation``, never alone.
+
+    Streamlit bug: until some session has called ``st.navigation``, a server
+    treats pages/ as a legacy auto-discovered folder, so a deep link
+    (/train) as its very first request runs the page file alone, with a
+    sidebar listing every file in pages/ and no ``set_page_config``
+    (AppTest does the same on every run). The flag behind that is
+    process-wide: clear it, and run dashboard.py here, which calls
+    ``st.navigation`` and runs this page again, now as one of the app's
+    pages; then stop this outer run. Unlike a rerun, this keeps the
+    widget events of this run (a button click)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        runpy.run_path(str(DASHBOARD), run_name="__main__")
+        st.stop()
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
@@ -98,7 +121,7 @@ def model_sidebar() -> None:
     limits = current_limits()
     upload = st.sidebar.file_uploader(f"Use your own model (.h5 or .keras, up to "
                                       f"{limits.max_upload_bytes // 2**20} MiB)", type=["h5", "keras"],
-                                      key="upload")
+                                      max_upload_size=limits.max_upload_bytes // 2**20, key="upload")
     if upload is not None and st.session_state.get("imported_upload") != upload.file_id:
         try:
             with st.spinner("Checking and evaluating the uploaded model…"):
@@ -148,6 +171,7 @@ def train_with_progress(config: TrainConfig):
             show_history(epoch_chart, {k: [e[k] for e in p.epoch_logs] for k in p.epoch_logs[0]})
 
     result = train(config, callbacks=[ProgressCallback(report)])
+    epoch_chart.empty()  # the result shows the per-epoch curves once more, complete
     bar.progress(1.0, text="Reused the earlier run with the same settings." if result.cached
                  else f"Done in {result.meta['train_seconds']:.1f} s.")
     return result
@@ -166,7 +190,8 @@ def line_chart(where, x: list[float], series: dict[str, list[float]], x_title: s
             for name, values in series.items() for xi, v in zip(x, values)]
     where.vega_lite_chart({
         "title": title, "height": 260, "data": {"values": rows}, "mark": {"type": "line", "point": len(x) < 30},
-        "encoding": {"x": {"field": x_title, "type": "quantitative", "title": x_title},
+        "encoding": {"x": {"field": x_title, "type": "quantitative", "title": x_title,
+                           "axis": {"format": "d", "tickMinStep": 1}},
                      "y": {"field": "value", "type": "quantitative", "title": "loss / accuracy"},
                      "color": {"field": "metric", "type": "nominal", "title": None}},
     }, width="stretch")

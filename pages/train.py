@@ -7,7 +7,7 @@ import streamlit as st
 from model.config import (ACTIVATIONS, ARCHITECTURES, DEFAULT_LEARNING_RATES, MAX_EPOCHS, OPTIMIZERS,
                           PRESETS, SCHEDULES, ConfigError, TrainConfig)
 from model.limits import current_limits
-from pages.shared import show_history, train_with_progress
+from pages.shared import show_history, train_with_progress, use_app_navigation
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
@@ -112,4 +112,5 @@ def page() -> None:
         show_result(result)
 
 
+use_app_navigation()
 page()

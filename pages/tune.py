@@ -8,7 +8,7 @@ import streamlit as st
 from model.config import ARCHITECTURES, OPTIMIZERS, ConfigError
 from model.limits import current_limits
 from model.tune import SearchSpace, TuningError, search
-from pages.shared import train_with_progress
+from pages.shared import train_with_progress, use_app_navigation
 
 
 def space_widgets() -> tuple[SearchSpace, int, int, int]:
@@ -78,4 +78,5 @@ def page() -> None:
                    f"{st.session_state.last_result.metrics['test_accuracy']:.2%}")
 
 
+use_app_navigation()
 page()
