@@ -74,11 +74,9 @@ def confusion_matrix(counts: np.ndarray, title: str = "Confusion matrix (test se
     return fig
 
 
-def model_input_image(image: np.ndarray, title: str = "What the model sees (28x28)") -> Figure:
-    fig = Figure(figsize=(2.4, 2.6), layout="constrained")
-    ax = fig.subplots()
-    ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return fig
+def enlarged(image: np.ndarray, scale: int = 8) -> np.ndarray:
+    """A float image in [0, 1] as uint8 pixels, each a ``scale`` x ``scale``
+    block: sharp pixels at any display size, and a PNG in well under a
+    millisecond (a Matplotlib figure of it takes 40 ms)."""
+    pixels = np.round(np.clip(np.asarray(image, dtype=np.float32), 0, 1) * 255).astype(np.uint8)
+    return np.kron(pixels, np.ones((scale, scale), dtype=np.uint8))

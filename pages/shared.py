@@ -4,6 +4,7 @@ the test set, training with live progress, and the "no model yet" state."""
 from __future__ import annotations
 
 import runpy
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,34 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from model import registry, store
+from model import figures, registry, store
 from model.config import TrainConfig
 from model.limits import current_limits
 from model.logs import quiet_tensorflow
 
 quiet_tensorflow()
+
+
+def _keep_keras_state_between_reruns() -> None:
+    """Stop Streamlit from calling ``keras.backend.clear_session()`` after
+    every script run (its ``_clean_problem_modules``). Here that call costs
+    a full ``gc.collect()`` of a TensorFlow process, about 190 ms holding
+    the GIL, on every rerun of every session (every stroke on the Draw
+    page); and it resets Keras' global state and TensorFlow's kernel cache
+    under any training that another session is running at that moment.
+    This app keeps no Keras state to clear: models live in
+    ``st.cache_resource`` and training builds its own. Figures are closed as
+    before (the app makes none through pyplot)."""
+    from streamlit.runtime.scriptrunner import script_runner
+
+    def close_pyplot_figures() -> None:
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+
+    script_runner._clean_problem_modules = close_pyplot_figures
+
+
+_keep_keras_state_between_reruns()
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "dashboard.py"
 
@@ -195,6 +218,47 @@ def line_chart(where, x: list[float], series: dict[str, list[float]], x_title: s
                      "y": {"field": "value", "type": "quantitative", "title": "loss / accuracy"},
                      "color": {"field": "metric", "type": "nominal", "title": None}},
     }, width="stretch")
+
+
+def probability_chart(where, probs, title: str) -> None:
+    """The 10 class probabilities as a bar chart in plain HTML: bars, the
+    digits under them as the x axis, each probability written above its bar,
+    the predicted digit in green and bold. Drawn by the browser's layout
+    alone: on the Draw page, where every stroke redraws it, a Vega-Lite
+    chart cost each browser far more, and Matplotlib cost the server 170 ms."""
+    predicted = int(np.argmax(probs))
+    bars = "".join(
+        f'<div style="flex:1;display:flex;flex-direction:column;justify-content:flex-end;align-items:center;'
+        f'height:100%;font-weight:{700 if d == predicted else 400}">'
+        f'<span style="font-size:0.7rem">{p:.0%}</span>'
+        f'<div style="width:70%;height:{max(p, 0.005) * 100:.1f}%;background:'
+        f'{figures.RIGHT if d == predicted else figures.NEUTRAL}"></div></div>'
+        for d, p in enumerate(probs))
+    digits = "".join(f'<div style="flex:1;text-align:center;font-weight:{700 if d == predicted else 400}">{d}</div>'
+                     for d in range(10))
+    described = ", ".join(f"{d}: {p:.1%}" for d, p in enumerate(probs))
+    where.html(
+        f'<figure role="img" aria-label="{title}. {described}" style="margin:0">'
+        f'<figcaption style="font-weight:600;margin-bottom:0.3rem">{title}</figcaption>'
+        f'<div style="display:flex;align-items:stretch;gap:2px;height:150px;border-bottom:1px solid #8c959f">'
+        f'{bars}</div><div style="display:flex;gap:2px">{digits}</div>'
+        f'<div style="text-align:center;font-size:0.8rem;color:#57606a">digit (bar height: probability)</div>'
+        f'</figure>')
+
+
+def inline_png(pixels: np.ndarray) -> str:
+    """A uint8 image as a ``data:`` URL for ``st.image``. Images given as
+    arrays go through Streamlit's media file store, which can drop a file
+    before the browser fetched it when a page reruns quickly (a 404 and a
+    broken image, seen under load on the Draw page); inline, nothing can."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def show_figure(fig, where=st) -> None:

@@ -129,6 +129,9 @@ def test_draw_reads_an_injected_drawing(lab_with_model):
     assert at.metric[0].label == "Prediction"
     assert at.metric[0].value == "1"
     assert "Confidence" in texts(at)
+    chart = at.get("html")[0].proto.body  # the ten probabilities
+    assert "Probability of each digit" in chart and "1: " in chart
+    assert len(at.get("image")) == 1  # what the model saw
 
 
 def test_draw_a_dot_is_refused_with_a_message(lab_with_model):

@@ -387,8 +387,10 @@ def canvas_debug(page: Page, x: float, y: float) -> str:
 
 def ink(page: Page) -> float:
     """The fraction of the drawing's pixels that hold white ink (the page
-    draws white strokes on a black background)."""
-    return page.locator("canvas.dc-canvas.lower-canvas").evaluate("""el => {
+    draws white strokes on a black background), once the browser has
+    painted: Fabric renders a finished stroke in a later animation frame."""
+    return page.locator("canvas.dc-canvas.lower-canvas").evaluate("""async el => {
+        await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
         const px = el.getContext('2d').getImageData(0, 0, el.width, el.height).data;
         let inked = 0;
         for (let i = 0; i < px.length; i += 4) {
@@ -450,7 +452,8 @@ def test_draw_page_reads_drawn_digits(page: Page, server: Server, timings, scree
         print(f"\n[draw] drew {digit}: read {read[digit][0]} ({read[digit][1]})", flush=True)
         expect(page.get_by_text("Draw a digit on the canvas")).to_have_count(0)
         images_loaded(page)
-        expect(page.locator('[data-testid="stImage"] img')).to_have_count(2)  # probabilities, model input
+        expect(page.locator('[data-testid="stImage"] img')).to_have_count(1)  # what the model saw
+        expect(page.get_by_role("img", name=re.compile("^Probability of each digit"))).to_be_visible()
         snap(page, screenshots / f"draw-{digit}.png")
     misread = {d: r for d, r in read.items() if r[0] != d}
     assert not misread, f"drawn digit -> (prediction, confidence): {misread}"
