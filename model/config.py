@@ -170,8 +170,9 @@ PRESETS: dict[str, TrainConfig] = {
                             hidden_units=(), optimizer="adam", learning_rate=0.005, schedule="onecycle",
                             batch_size=128, epochs=4),
     # Aimed at 99.6%: two convolutions a block, batch norm, dropout, augmentation, one cycle.
-    "strong-cnn": TrainConfig(architecture="cnn", conv_filters=(32, 64), convs_per_block=2,
+    # Unpadded convolutions shrink the maps (28-26-24, 12-10-8): 40% less work than "same".
+    "strong-cnn": TrainConfig(architecture="cnn", conv_filters=(32, 64), convs_per_block=2, padding="valid",
                               hidden_units=(256,), batch_norm=True, dropout=0.3, augment=0.6,
                               optimizer="adam", learning_rate=0.003, schedule="onecycle",
-                              batch_size=128, epochs=12),
+                              batch_size=128, epochs=10),
 }
