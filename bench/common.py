@@ -210,22 +210,23 @@ def free_port() -> int:
 
 class Server:
     """``streamlit run dashboard.py`` on a free loopback port, in its own
-    process group, with ``MNIST_LAB_DIR`` = ``lab_dir``. Use as a context manager:
-    the server is always stopped at the end."""
+    process group, with ``MNIST_LAB_DIR`` = ``workdir`` and its output in
+    ``log``. Use as a context manager: the server is always stopped at the
+    end. The browser tests start theirs with it too."""
 
-    def __init__(self, lab_dir: Path, port: int | None = None, log_path: Path | None = None) -> None:
-        self.lab_dir, self.port = Path(lab_dir), port or free_port()
+    def __init__(self, workdir: Path, port: int | None = None, log: Path | None = None) -> None:
+        self.workdir, self.port = Path(workdir), port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path or Path(tempfile.mkstemp(prefix="mnist-bench-server-", suffix=".log")[1])
+        self.log = log or Path(tempfile.mkstemp(prefix="mnist-bench-server-", suffix=".log")[1])
         self.proc: subprocess.Popen | None = None
         self.started = math.nan
 
     def start(self) -> Server:
-        env = dict(os.environ, MNIST_LAB_DIR=str(self.lab_dir), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, MNIST_LAB_DIR=str(self.workdir), PYTHONUNBUFFERED="1")
         env.pop("MNIST_LAB_DEMO", None)
         cmd = [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(self.port),
                *SERVER_FLAGS]
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log, "wb")
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
@@ -259,7 +260,7 @@ class Server:
 
     def log_tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         return ""
 
     def stop(self) -> None:
@@ -302,8 +303,3 @@ def chromium_options() -> dict:
     """Keyword arguments for ``playwright.chromium.launch`` (sync or async API):
     Debian's Chromium, headless, loopback only."""
     return {"executable_path": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS}
-
-
-def benign_console_error(text: str) -> bool:
-    """Console errors that say nothing about the app (none known so far)."""
-    return False

@@ -245,7 +245,7 @@ def main(argv=None) -> int:
     print("per session p50 / p95: " + ", ".join(
         f"{common.percentile(s.latencies, 50):.2f}/{common.percentile(s.latencies, 95):.2f}"
         for s in sessions if s.latencies))
-    print(f"digits drawn -> read: " + ", ".join(
+    print("digits drawn -> read: " + ", ".join(
         f"{d} read as {d} {sum(1 for a, b in reads if a == d and b == str(d))}/{sum(1 for a, _ in reads if a == d)}"
         for d in DIGITS))
     for e in errors[:20]:

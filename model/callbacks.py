@@ -35,6 +35,12 @@ class Progress:
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """The finished epochs' metrics, as Keras' ``History.history``: name -> values."""
+        names = self.epoch_logs[0] if self.epoch_logs else {}
+        return {name: [logs[name] for logs in self.epoch_logs] for name in names}
+
 
 class ProgressCallback(keras.callbacks.Callback):
     """Calls ``report(progress)`` at most every ``interval`` seconds during an

@@ -27,6 +27,22 @@ class ConfigError(ValueError):
     """A hyperparameter is out of range; the message says which and why."""
 
 
+def from_known_fields(cls, d: dict[str, Any], what: str):
+    """``cls(**d)`` for a dataclass, refusing keys it has no field for."""
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ConfigError(f"unknown {what}: {', '.join(sorted(unknown))}")
+    return cls(**d)
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """Layer sizes as typed, "128,128" -> (128, 128); "" is no layers."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"expected whole numbers separated by commas, got {text!r}") from None
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     architecture: str = "mlp"
@@ -123,11 +139,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown hyperparameters: {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return from_known_fields(cls, d, "hyperparameters")
 
     def key(self) -> str:
         """A short stable hash of everything that changes the trained model."""

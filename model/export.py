@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.logs import first_line
+
 FORMATS = {  # format -> (file suffix, MIME type)
     "keras": (".keras", "application/zip"),
     "h5": (".h5", "application/x-hdf5"),
@@ -46,7 +48,7 @@ def export_model(model, fmt: str) -> bytes:
                 warnings.simplefilter("ignore")
                 model.save(path)
         except Exception as exc:
-            raise ExportError(f"could not save the model as {fmt}: {_first_line(exc)}") from exc
+            raise ExportError(f"could not save the model as {fmt}: {first_line(exc)}") from exc
         return path.read_bytes()
 
 
@@ -69,7 +71,7 @@ def to_tflite(model) -> bytes:
     try:
         return _convert(tf.lite.TFLiteConverter.from_keras_model(model))
     except Exception as exc:
-        errors.append(_first_line(exc))
+        errors.append(first_line(exc))
     try:
         import keras
 
@@ -83,7 +85,7 @@ def to_tflite(model) -> bytes:
             converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serve"])
             return _convert(converter)
     except Exception as exc:
-        errors.append(_first_line(exc))
+        errors.append(first_line(exc))
     raise ExportError("could not convert the model to TFLite: " + "; ".join(errors))
 
 
@@ -151,8 +153,3 @@ def _quiet():
             yield
     finally:
         tf_logger.setLevel(level)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

@@ -80,3 +80,15 @@ def enlarged(image: np.ndarray, scale: int = 8) -> np.ndarray:
     millisecond (a Matplotlib figure of it takes 40 ms)."""
     pixels = np.round(np.clip(np.asarray(image, dtype=np.float32), 0, 1) * 255).astype(np.uint8)
     return np.kron(pixels, np.ones((scale, scale), dtype=np.uint8))
+
+
+def png_data_url(pixels: np.ndarray) -> str:
+    """A uint8 image as a ``data:image/png`` URL."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -20,3 +20,9 @@ def quiet_tensorflow(verbose: bool = False) -> None:
         logging.getLogger("absl").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", module="keras")
         warnings.filterwarnings("ignore", module="tensorflow")
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one short line, for a message to a person."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

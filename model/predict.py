@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from model.logs import first_line
+
 INPUT_SHAPES = {(784,), (28, 28), (28, 28, 1)}
 MAX_MODEL_BYTES = 200 * 1024 * 1024
 CODE_CLASSES = {"Lambda", "TFOpLambda", "SlicingOpLambda", "TFLambda"}
@@ -44,7 +46,7 @@ def load_classifier(path: str | Path, max_bytes: int = MAX_MODEL_BYTES):
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:
-        raise InvalidModelError(f"{path.name} could not be loaded as a Keras model: {_first_line(exc)}") from None
+        raise InvalidModelError(f"{path.name} could not be loaded as a Keras model: {first_line(exc)}") from None
     check_classifier(model)
     return model
 
@@ -67,7 +69,7 @@ def read_model_config(path: Path) -> Any:
     except InvalidModelError:
         raise
     except Exception as exc:
-        raise InvalidModelError(f"{path.name} is not a readable model file: {_first_line(exc)}") from None
+        raise InvalidModelError(f"{path.name} is not a readable model file: {first_line(exc)}") from None
     raise InvalidModelError(f"{path.name}: expected a .h5 or .keras file")
 
 
@@ -171,8 +173,3 @@ def predict_proba(model, image: np.ndarray) -> np.ndarray:
     if image.size != 784:
         raise ValueError(f"expected a 28x28 image, got shape {image.shape}")
     return predict_batch(model, image.reshape(1, 28, 28))[0]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

@@ -67,10 +67,6 @@ def test_metrics(model) -> dict[str, float]:
     return {"test_loss": result.loss, "test_accuracy": result.accuracy}
 
 
-def run_model_path(key: str, root: Path | None = None) -> Path:
-    return store.run_dir(key, root) / "model.h5"
-
-
 def label(meta: dict[str, Any]) -> str:
     """One line naming a run: what it is and how good."""
     accuracy = meta.get("metrics", {}).get("test_accuracy")

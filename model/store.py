@@ -44,6 +44,17 @@ def run_dir(key: str, root: Path | None = None) -> Path:
     return (root or workdir()) / RUNS / key
 
 
+def run_model_path(key: str, root: Path | None = None) -> Path:
+    """A kept run's model in the seed's format, the file made current."""
+    return run_dir(key, root) / "model.h5"
+
+
+def file_version(path: Path) -> tuple[int, int]:
+    """Changes whenever the file is replaced: a cache key for what was loaded from it."""
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
 @contextlib.contextmanager
 def _temporary_sibling(path: Path) -> Iterator[Path]:
     """A fresh temporary path next to ``path`` (same folder, same suffix, so
@@ -113,7 +124,7 @@ def training_busy(root: Path | None = None) -> bool:
 def save_run(model, meta: dict[str, Any], root: Path | None = None) -> Path:
     """Keep a trained model in the registry: .h5, .keras, then its meta."""
     folder = run_dir(meta["key"], root)
-    save_model(model, folder / "model.h5")
+    save_model(model, run_model_path(meta["key"], root))
     save_model(model, folder / "model.keras")
     write_json(folder / "meta.json", meta)
     return folder
@@ -142,7 +153,7 @@ def make_current(key: str, root: Path | None = None) -> Path:
     folder = run_dir(key, root)
     target = current_model_path(root)
     with file_lock(target.with_suffix(".lock")):
-        copy_file(folder / "model.h5", target)
+        copy_file(run_model_path(key, root), target)
         copy_file(folder / "meta.json", sidecar_path(target))
     return target
 

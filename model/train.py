@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from model import store
-from model.config import PRESETS, ConfigError, TrainConfig
+from model.config import PRESETS, ConfigError, TrainConfig, parse_sizes
 from model.data import Split, load_mnist
 from model.preprocess import one_hot, scale_images
 
@@ -82,19 +82,17 @@ def fit(config: TrainConfig, train_data: Split, callbacks: Sequence[Any] = (), l
     from model.architectures import build_model, compile_model
     from model.distribute import strategy_scope
 
+    x, y = np.asarray(train_data[0]), np.asarray(train_data[1])
+    n_val = max(1, int(len(x) * config.validation_split)) if config.validation_split else 0
     keras.utils.set_random_seed(config.seed)
     with strategy_scope():  # every local GPU when there are 2 or more; else a no-op
         model = build_model(config)
-    x = model_inputs(train_data[0], model.input_shape[1:])
-    y = np.asarray(train_data[1])
+        compile_model(model, config, steps_per_epoch=-(-(len(x) - n_val) // config.batch_size))
+    x = model_inputs(x, model.input_shape[1:])
     validation = None
-    if config.validation_split:
-        n_val = max(1, int(len(x) * config.validation_split))
+    if n_val:
         x, y, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
         validation = make_dataset(x_val, y_val, 1000, seed=None)
-    steps_per_epoch = -(-len(x) // config.batch_size)
-    with strategy_scope():
-        compile_model(model, config, steps_per_epoch)
     all_callbacks = list(callbacks)
     if log_dir is not None and importlib.util.find_spec("tensorboard") is not None:
         all_callbacks.append(keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch", profile_batch=0,
@@ -170,11 +168,12 @@ def _train_new(config: TrainConfig, callbacks: Sequence[Any], log_dir: Path):
 
 # --- command line -----------------------------------------------------------
 
-def _parse_list(text: str) -> tuple[int, ...]:
+def sizes_argument(text: str) -> tuple[int, ...]:
+    """An argparse ``type``: comma-separated whole numbers."""
     try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+        return parse_sizes(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parse_optional_float(text: str) -> float | None:
@@ -190,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         elif isinstance(default, tuple):
-            parser.add_argument(flag, type=_parse_list, default=default, metavar="N,N",
+            parser.add_argument(flag, type=sizes_argument, default=default, metavar="N,N",
                                 help=f"default {','.join(map(str, default))}")
         elif default is None:
             parser.add_argument(flag, type=_parse_optional_float, default=None,

@@ -68,7 +68,8 @@ import numpy as np
 
 from model import store
 from model.config import (ACTIVATIONS, ARCHITECTURES, MAX_EPOCHS, MAX_UNITS, OPTIMIZERS, PRESETS,
-                          TRAIN_SIZE, ConfigError, TrainConfig)
+                          TRAIN_SIZE, ConfigError, TrainConfig, from_known_fields)
+from model.train import sizes_argument
 
 TUNING = ".tuning"  # under models/ in the work folder
 HYPERPARAMETERS = ("architecture", "hidden_units", "conv_filters", "optimizer", "learning_rate",
@@ -158,11 +159,7 @@ class SearchSpace:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchSpace:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown search-space settings: {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return from_known_fields(cls, d, "search-space settings")
 
     def declare(self, hp) -> None:
         """Declare this space's hyperparameters on KerasTuner's ``hp``."""
@@ -382,14 +379,18 @@ def search(space: SearchSpace = SearchSpace(), max_trials: int = 10, epochs: int
         name = search_name(space, base, seed, validation_split, images, labels)
         directory = (root or store.workdir()) / store.RUNS / TUNING / name
     directory = Path(directory)
-    distributed = "KERASTUNER_ORACLE_IP" in os.environ
     with contextlib.ExitStack() as locks:
-        if not distributed:
+        if not distributed():
             locks.enter_context(store.file_lock(directory.with_name(directory.name + ".lock")))
             locks.enter_context(store.file_lock(store.training_lock_path(root)))
         result = _search(space, max_trials, base, images[:-n_val], labels[:-n_val], images[-n_val:],
                          labels[-n_val:], directory, callbacks, seed, overwrite, progress)
     return result
+
+
+def distributed() -> bool:
+    """Is this process part of a KerasTuner distributed search (see above)?"""
+    return "KERASTUNER_ORACLE_IP" in os.environ
 
 
 def search_name(space: SearchSpace, base: TrainConfig, seed: int, validation_split: float,
@@ -433,7 +434,7 @@ def _search(space, max_trials, base, x_train, y_train, x_val, y_val, directory, 
             warnings.simplefilter("ignore")
             best_model = tuner.load_model(best)
     except Exception:
-        if "KERASTUNER_ORACLE_IP" not in os.environ:
+        if not distributed():
             raise
         best_model = None  # a distributed chief without the workers' checkpoints
     result = SearchResult(table=table, best_config=best_config, best_val_accuracy=float(best.score),
@@ -527,13 +528,6 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(w.strip() for w in text.split(",") if w.strip())
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(w) for w in _words(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
-
-
 def _layer_choices(text: str) -> tuple[tuple[int, ...], ...]:
     try:
         return tuple(decode_layers(w) for w in _words(text))
@@ -574,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"range, sampled on a log scale (default {d.learning_rate[0]:g},{d.learning_rate[1]:g})")
     p.add_argument("--dropout", type=_float_range, default=d.dropout, metavar="MIN,MAX",
                    help=f"range (default {d.dropout[0]:g},{d.dropout[1]:g})")
-    p.add_argument("--batch-sizes", type=_ints, default=d.batch_sizes, metavar="N,N",
+    p.add_argument("--batch-sizes", type=sizes_argument, default=d.batch_sizes, metavar="N,N",
                    help=f"default {','.join(map(str, d.batch_sizes))}")
     p.add_argument("--subset", type=_positive_int, default=None, metavar="N",
                    help="search on the first N training images only (faster)")

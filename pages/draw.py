@@ -12,7 +12,7 @@ from streamlit_drawable_canvas import st_canvas
 from model import figures
 from model.predict import predict_proba
 from model.preprocess import DrawingError, EmptyDrawingError, canvas_to_mnist
-from pages.shared import current_model, inline_png, probability_chart, use_app_navigation
+from pages.shared import current_model, probability_chart, use_app_navigation
 
 CANVAS_PX = 280
 STROKE_PX = 18
@@ -69,7 +69,10 @@ def show_reading(model, image_data) -> None:
     st.metric("Prediction", str(digit), help="The class with the highest probability.")
     st.markdown(f"Confidence: **{probs[digit]:.1%}**")
     probability_chart(st, probs, title="Probability of each digit")
-    st.image(inline_png(figures.enlarged(image)), caption="What the model sees (28x28)", width=224)
+    # Inline, not an array: Streamlit's media file store can drop an image's file
+    # before the browser fetched it when the page reruns quickly (a 404 and a
+    # broken image, seen under load), and every stroke reruns this.
+    st.image(figures.png_data_url(figures.enlarged(image)), caption="What the model sees (28x28)", width=224)
 
 
 use_app_navigation()

@@ -8,7 +8,7 @@ import streamlit as st
 
 from model import figures, registry, store
 from model.evaluate import Evaluation
-from pages.shared import current_model, file_version, load_run, show_figure, test_set, use_app_navigation
+from pages.shared import current_model, load_run, show_figure, test_set, use_app_navigation
 
 GRID = 25
 
@@ -42,7 +42,7 @@ def page() -> None:
     chosen = current_model()
     if chosen is None:
         return
-    result = evaluation(str(chosen.path), file_version(chosen.path), chosen.model)
+    result = evaluation(str(chosen.path), chosen.version, chosen.model)
     images, _ = test_set()
 
     st.caption(chosen.meta.get("description", f"the model in {chosen.path}"))
@@ -95,7 +95,7 @@ def compare(chosen, result: Evaluation, images: np.ndarray) -> None:
     other = load_run(other_key) if other_key else None
     columns = {"this model": result.per_class_accuracy}
     if other is not None:
-        other_result = evaluation(str(other.path), file_version(other.path), other.model)
+        other_result = evaluation(str(other.path), other.version, other.model)
         columns["other model"] = other_result.per_class_accuracy
     rows = [{"digit": str(d), "model": name, "accuracy": float(acc[d])} for name, acc in columns.items()
             for d in range(10)]

@@ -78,17 +78,18 @@ def test_set() -> tuple[np.ndarray, np.ndarray]:
     return load_mnist()[1]
 
 
-def file_version(path: Path) -> tuple[int, int]:
-    """Changes whenever the file is replaced: a cache key for what was loaded from it."""
-    stat = path.stat()
-    return stat.st_mtime_ns, stat.st_size
-
-
 @dataclass
 class Chosen:
     model: Any  # keras.Model
     meta: dict[str, Any]
     path: Path
+    version: tuple[int, int]  # store.file_version(path) when loaded: a cache key for results
+
+
+def _open(path: Path, meta: dict[str, Any]) -> Chosen:
+    """Load (once per file version) the model at ``path``; raises InvalidModelError."""
+    version = store.file_version(path)
+    return Chosen(_load_model(str(path), version), meta, path, version)
 
 
 def current_model() -> Chosen | None:
@@ -101,7 +102,7 @@ def current_model() -> Chosen | None:
     key = st.session_state.get("model_key", CURRENT)
     meta = store.load_run_meta(key) if key != CURRENT else None
     if meta is not None:
-        path = registry.run_model_path(key)
+        path = store.run_model_path(key)
     else:
         path = store.current_model_path()
         if not path.exists():
@@ -113,11 +114,10 @@ def current_model() -> Chosen | None:
                        "settings and training history are unknown; the model itself is used as it is.")
             meta = {}
     try:
-        model = _load_model(str(path), file_version(path))
+        return _open(path, meta)
     except InvalidModelError as exc:
         offer_default_training(f"The saved model can't be used ({exc}). Train a new one to replace it.")
         return None
-    return Chosen(model, meta, path)
 
 
 CURRENT = "current"
@@ -127,11 +127,11 @@ def load_run(key: str) -> Chosen | None:
     """A kept run's model, for comparisons; None if it can't be loaded."""
     from model.predict import InvalidModelError
 
-    meta, path = store.load_run_meta(key), registry.run_model_path(key)
+    meta = store.load_run_meta(key)
     if meta is None:
         return None
     try:
-        return Chosen(_load_model(str(path), file_version(path)), meta, path)
+        return _open(store.run_model_path(key), meta)
     except (InvalidModelError, OSError):
         return None
 
@@ -191,7 +191,7 @@ def train_with_progress(config: TrainConfig):
             line_chart(batch_chart, p.batch_steps, {"loss": p.batch_loss, "accuracy": p.batch_accuracy},
                        x_title="step", title="Training batches (live)")
         if p.epoch_logs:
-            show_history(epoch_chart, {k: [e[k] for e in p.epoch_logs] for k in p.epoch_logs[0]})
+            show_history(epoch_chart, p.history)
 
     result = train(config, callbacks=[ProgressCallback(report)])
     epoch_chart.empty()  # the result shows the per-epoch curves once more, complete
@@ -244,21 +244,6 @@ def probability_chart(where, probs, title: str) -> None:
         f'{bars}</div><div style="display:flex;gap:2px">{digits}</div>'
         f'<div style="text-align:center;font-size:0.8rem;color:#57606a">digit (bar height: probability)</div>'
         f'</figure>')
-
-
-def inline_png(pixels: np.ndarray) -> str:
-    """A uint8 image as a ``data:`` URL for ``st.image``. Images given as
-    arrays go through Streamlit's media file store, which can drop a file
-    before the browser fetched it when a page reruns quickly (a 404 and a
-    broken image, seen under load on the Draw page); inline, nothing can."""
-    import base64
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def show_figure(fig, where=st) -> None:

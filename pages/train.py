@@ -5,16 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from model.config import (ACTIVATIONS, ARCHITECTURES, DEFAULT_LEARNING_RATES, MAX_EPOCHS, OPTIMIZERS,
-                          PRESETS, SCHEDULES, ConfigError, TrainConfig)
+                          PRESETS, SCHEDULES, ConfigError, TrainConfig, parse_sizes)
 from model.limits import current_limits
 from pages.shared import show_history, train_with_progress, use_app_navigation
-
-
-def parse_sizes(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
-    except ValueError:
-        raise ConfigError(f"layer sizes must be whole numbers separated by commas, got {text!r}") from None
 
 
 def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:

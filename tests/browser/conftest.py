@@ -13,90 +13,32 @@ import contextlib
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from bench.common import CHROMIUM, Server, chromium_options
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 HEALTH_TIMEOUT = 60.0  # seconds for the server to answer /_stcore/health
 VIEWPORT = {"width": 1400, "height": 1000}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"(no server log: {exc})"
-
-
-def _health(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-            return r.read().decode(errors="replace").strip()
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-@dataclass
-class Server:
-    url: str
-    port: int
-    workdir: Path  # MNIST_LAB_DIR of the server: mnist_model.h5 and models/ live here
-    log: Path
 
 
 @contextlib.contextmanager
 def run_server(workdir: Path, log: Path) -> Iterator[Server]:
     """`streamlit run dashboard.py`, headless, on 127.0.0.1 and a free port,
     with ``workdir`` as MNIST_LAB_DIR and its output in ``log``; stopped
-    (terminate, then kill) when the block ends, whatever happens in it."""
-    port = _free_port()
-    env = dict(os.environ, MNIST_LAB_DIR=str(workdir), TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
-    env.pop("MNIST_LAB_DEMO", None)  # the local limits, whatever the caller's shell says
-    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard.py",
-           "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none", "--server.address", "127.0.0.1", "--server.port", str(port)]
-    url = f"http://127.0.0.1:{port}"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + HEALTH_TIMEOUT
-        while _health(url) != "ok":
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with code {proc.returncode} before answering "
-                            f"{url}/_stcore/health; last lines of {log}:\n{_tail(log)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"{url}/_stcore/health did not answer 'ok' within {HEALTH_TIMEOUT:.0f} s; "
-                            f"last lines of {log}:\n{_tail(log)}")
-            time.sleep(0.25)  # polling interval of a bounded wait, not a fixed delay
-        yield Server(url=url, port=port, workdir=workdir, log=log)
-    finally:
-        proc.terminate()
+    when the block ends, whatever happens in it."""
+    with Server(workdir, log=log) as srv:
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+            srv.wait_healthy(HEALTH_TIMEOUT)
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.fail(f"streamlit did not start: {exc}")
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +57,7 @@ def browser():
     Missing Chromium skips the browser tests on a developer machine and
     fails them under CI."""
     in_ci = bool(os.environ.get("CI"))
-    if not CHROMIUM.exists():
+    if not Path(CHROMIUM).exists():
         message = f"{CHROMIUM} is missing: install Debian's chromium (make chromium) to run the browser tests"
         if in_ci:
             pytest.fail(message + " (CI is set, so this is a failure)")
@@ -127,7 +69,7 @@ def browser():
             pytest.fail(f"playwright is not installed: {exc}")
         pytest.skip(f"playwright is not installed (pip install -r requirements-dev.txt): {exc}")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(**chromium_options())
         try:
             yield b
         finally:
@@ -184,7 +126,7 @@ def page(browser, server, request):
                 pg.screenshot(path=str(SCREENSHOTS / f"FAILED-{request.node.name}.png"))
             except Exception as exc:  # a dead page must not hide the test's own failure
                 print(f"no failure screenshot: {exc}", flush=True)
-            print(f"server log tail ({server.log}):\n{_tail(server.log, 30)}", flush=True)
+            print(f"server log tail ({server.log}):\n{server.log_tail(30)}", flush=True)
         context.close()
 
 
