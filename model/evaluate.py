@@ -54,6 +54,17 @@ class Evaluation:
         return wrong[np.argsort(-self.probs[wrong].max(axis=1), kind="stable")]
 
 
+def test_metrics(model, test_data: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
+    """Accuracy and cross-entropy on MNIST's 10,000 test images (loaded when
+    ``test_data`` is not given): the figures every kept model carries."""
+    if test_data is None:
+        from model.data import load_mnist
+
+        test_data = load_mnist()[1]
+    result = evaluate(model, *test_data)
+    return {"test_loss": result.loss, "test_accuracy": result.accuracy}
+
+
 def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 2000) -> Evaluation:
     """Run ``model`` on uint8 images (N, 28, 28) with true ``labels``."""
     from model.predict import predict_batch

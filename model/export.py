@@ -7,9 +7,9 @@ microcontrollers.
     probs = tflite_predict(data, images)            # (N, 10) from float images (N, 28, 28)
 
 ``.keras`` and ``.h5`` bytes open again with ``model.predict.load_classifier``.
-A ``.tflite`` file holds the inference graph only (dropout and augmentation
-off, batch norm with its moving averages), in float32: it predicts what the
-Keras model predicts, to rounding.
+A ``.tflite`` file holds the inference graph only (dropout off, batch norm
+with its moving averages), in float32: it predicts what the Keras model
+predicts, to rounding.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ def export_model(model, fmt: str) -> bytes:
     Raises ``ValueError`` for another format, ``ExportError`` if saving fails."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    from model.architectures import with_keras_layers
+
+    model = with_keras_layers(model)
     if fmt == "tflite":
         return to_tflite(model)
     with tempfile.TemporaryDirectory(prefix="mnist-export-") as tmp:

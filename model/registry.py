@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from model import store
+from model.evaluate import test_metrics
 from model.predict import InvalidModelError, load_classifier
 
 MODEL_SUFFIXES = (".h5", ".keras")
@@ -56,15 +57,6 @@ def import_model(data: bytes, filename: str, max_bytes: int, root: Path | None =
     }
     store.save_run(model, meta, root)
     return meta
-
-
-def test_metrics(model) -> dict[str, float]:
-    from model.data import load_mnist
-    from model.evaluate import evaluate
-
-    _, (x_test, y_test) = load_mnist()
-    result = evaluate(model, x_test, y_test)
-    return {"test_loss": result.loss, "test_accuracy": result.accuracy}
 
 
 def label(meta: dict[str, Any]) -> str:

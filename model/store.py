@@ -81,9 +81,12 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def save_model(model, path: Path) -> None:
-    """``model.save`` to ``path`` atomically; the format follows the suffix."""
+    """``model.save`` to ``path`` atomically; the format follows the suffix.
+    Only Keras' own layers are written (``architectures.with_keras_layers``)."""
+    from model.architectures import with_keras_layers
+
     with _temporary_sibling(path) as tmp:
-        model.save(tmp)
+        with_keras_layers(model).save(tmp)
 
 
 def copy_file(src: Path, dst: Path) -> None:

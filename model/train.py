@@ -63,14 +63,30 @@ def model_inputs(images: np.ndarray, shape: Sequence[int | None]) -> np.ndarray:
     return x.reshape((len(x), *[d for d in shape if d is not None]))
 
 
-def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None):
-    """An in-memory tf.data pipeline; shuffled every epoch when ``seed`` is given."""
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None, augment: float = 0.0):
+    """An in-memory tf.data pipeline of model inputs ``x`` and int labels ``y``;
+    shuffled every epoch when ``seed`` is given. With ``augment`` (a strength,
+    see ``architectures.augmentation``), every batch is randomly distorted,
+    each epoch anew, by a background thread while the model trains on the batch
+    before: the core the training step leaves idle does it (1.2x faster than
+    augmentation layers inside the model, measured on the strong CNN)."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, one_hot(y)))
     if seed is not None:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if augment:
+        from model.architectures import augmentation
+
+        distort, shape = augmentation(augment, seed or 0), x.shape[1:]
+
+        def augmented(images, labels):
+            images = distort(tf.reshape(images, (-1, 28, 28, 1)), training=True)
+            return tf.reshape(images, (-1, *shape)), labels
+
+        ds = ds.map(augmented)  # one call at a time: the seed fixes every distortion
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def fit(config: TrainConfig, train_data: Split, callbacks: Sequence[Any] = (), log_dir: Path | None = None):
@@ -100,15 +116,10 @@ def fit(config: TrainConfig, train_data: Split, callbacks: Sequence[Any] = (), l
     if config.early_stopping:
         all_callbacks.append(keras.callbacks.EarlyStopping(
             patience=config.early_stopping, restore_best_weights=True))
-    history = model.fit(make_dataset(x, y, config.batch_size, config.seed), epochs=config.epochs,
-                        validation_data=validation, callbacks=all_callbacks, shuffle=False, verbose=0)
+    training = make_dataset(x, y, config.batch_size, config.seed, config.augment)
+    history = model.fit(training, epochs=config.epochs, validation_data=validation, callbacks=all_callbacks,
+                        shuffle=False, verbose=0)
     return model, {k: [float(v) for v in vs] for k, vs in history.history.items()}
-
-
-def test_metrics(model, test_data: Split) -> dict[str, float]:
-    x = model_inputs(test_data[0], model.input_shape[1:])
-    loss, accuracy = model.evaluate(x, one_hot(test_data[1]), batch_size=1000, verbose=0)
-    return {"test_loss": float(loss), "test_accuracy": float(accuracy)}
 
 
 def versions() -> dict[str, str]:
@@ -147,6 +158,8 @@ def train(config: TrainConfig = TrainConfig(), callbacks: Sequence[Any] = (),
 
 
 def _train_new(config: TrainConfig, callbacks: Sequence[Any], log_dir: Path):
+    from model.evaluate import test_metrics
+
     train_data, test_data = load_mnist()
     started = time.perf_counter()
     model, history = fit(config, train_data, callbacks, log_dir=log_dir)

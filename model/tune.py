@@ -468,7 +468,7 @@ def _make_hypermodel(space: SearchSpace, base: TrainConfig, n_train: int):
         def fit(self, hp, model, x, y, validation_data, callbacks=(), verbose=0, **kwargs):
             config = config_from_values(hp.values, base)
             shape = model.input_shape[1:]
-            train_ds = make_dataset(model_inputs(x, shape), y, config.batch_size, config.seed)
+            train_ds = make_dataset(model_inputs(x, shape), y, config.batch_size, config.seed, config.augment)
             x_val, y_val = validation_data
             val_ds = make_dataset(model_inputs(x_val, shape), y_val, 1000, seed=None)
             all_callbacks = list(callbacks)

@@ -59,6 +59,7 @@ def test_config_error_is_a_value_error():
     ({"validation_split": 0.5}, "validation split"),
     ({"momentum": 1.0}, "momentum"),
     ({"augment": 1.5}, "augmentation"),
+    ({"label_smoothing": 0.6}, "label smoothing"),
     ({"kernel_size": 4}, "kernel size"),
     ({"padding": "full"}, "padding"),
     ({"architecture": "cnn", "conv_filters": (8, 8, 8), "kernel_size": 5, "padding": "valid"}, "nothing"),
@@ -86,7 +87,7 @@ CHANGES = {
     "kernel_size": 5, "padding": "valid",
     "activation": "tanh", "optimizer": "adam", "learning_rate": 0.02, "momentum": 0.9, "nesterov": True,
     "weight_decay": 0.01, "schedule": "cosine", "batch_size": 64, "epochs": 4, "dropout": 0.2,
-    "batch_norm": True, "l2": 1e-4, "augment": 0.3, "validation_split": 0.2, "early_stopping": 3, "seed": 1,
+    "batch_norm": True, "l2": 1e-4, "augment": 0.3, "label_smoothing": 0.1, "validation_split": 0.2, "early_stopping": 3, "seed": 1,
 }
 SGD_CNN = TrainConfig(architecture="cnn", optimizer="sgd", validation_split=0.1, early_stopping=1)
 ADAMW_CNN = dataclasses.replace(SGD_CNN, optimizer="adamw")
@@ -124,6 +125,11 @@ def test_equal_configs_have_equal_keys_whatever_the_number_type(field, as_int, a
     assert a.key() == b.key()
 
 
+def test_keys_of_runs_kept_before_label_smoothing_existed_are_unchanged():
+    assert TrainConfig().key() == "635a912e708a"  # as computed before the field was added
+    assert TrainConfig(label_smoothing=0.1).key() != TrainConfig().key()
+
+
 def test_default_learning_rate_and_its_value_share_a_key():
     assert TrainConfig(learning_rate=None).key() == TrainConfig(learning_rate=0.01).key()
     assert TrainConfig(optimizer="adam").key() == TrainConfig(optimizer="adam", learning_rate=0.001).key()
@@ -144,7 +150,7 @@ def test_settings_that_do_not_apply_leave_the_key_alone():
     TrainConfig(),
     TrainConfig(architecture="cnn", conv_filters=(8, 16, 32), hidden_units=(), optimizer="adamw",
                 weight_decay=0.01, learning_rate=0.003, schedule="onecycle", batch_norm=True, dropout=0.25,
-                augment=0.5, validation_split=0.1, early_stopping=2, seed=7),
+                augment=0.5, label_smoothing=0.1, validation_split=0.1, early_stopping=2, seed=7),
 ], ids=["default", "everything"])
 def test_dict_and_json_round_trip(config):
     d = config.to_dict()

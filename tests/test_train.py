@@ -106,9 +106,45 @@ def test_cnn_blocks_batch_norm_and_dropout_are_built():
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds.count("Conv2D") == 6
     assert kinds.count("MaxPooling2D") == 3
-    assert kinds.count("BatchNormalization") == 7  # after every convolution and the dense layer
+    assert kinds.count("FusedBatchNormalization") == 7  # after every convolution and the dense layer
     assert kinds.count("Dropout") == 2
     assert model.layers[-1].activation.__name__ == "softmax"
+
+
+def test_fused_batch_normalization_is_keras_batch_normalization():
+    """Same outputs, gradients and moving averages as Keras' own layer in
+    training, and the same code in inference."""
+    import tensorflow as tf
+
+    from model.architectures import FusedBatchNormalization
+
+    x = tf.constant(np.random.default_rng(0).normal(2, 3, (8, 5, 5, 4)).astype(np.float32))
+    reference, fused = keras.layers.BatchNormalization(), FusedBatchNormalization()
+    results = []
+    for layer in (reference, fused):
+        layer.build(x.shape)
+        layer.gamma.assign(np.linspace(0.5, 2, 4))
+        layer.beta.assign(np.linspace(-1, 1, 4))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.sin(y) * tf.range(1, 5, dtype=tf.float32))
+        grads = tape.gradient(loss, [x, layer.gamma.value, layer.beta.value])
+        results.append([y, *grads, layer.moving_mean, layer.moving_variance, layer(x, training=False)])
+    for expected, got in zip(*results):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-4, atol=1e-5)
+
+
+def test_saved_models_hold_only_keras_layers(small_mnist, tmp_path):
+    config = TrainConfig(architecture="cnn", conv_filters=(4,), hidden_units=(8,), batch_norm=True,
+                         augment=0.5, epochs=1, batch_size=256)
+    model, _ = fit(config, subset(small_mnist, 512))
+    x = small_mnist[1][0][:100].reshape(-1, 28, 28, 1).astype(np.float32) / 255
+    for name in ("m.keras", "m.h5"):
+        store.save_model(model, tmp_path / name)
+        loaded = keras.models.load_model(tmp_path / name, compile=False)
+        assert sum(type(layer) is keras.layers.BatchNormalization for layer in loaded.layers) == 2
+        np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), atol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -137,7 +173,7 @@ VARIANTS = {
     "sgd-onecycle-mlp": TrainConfig(optimizer="sgd", schedule="onecycle", momentum=0.9, nesterov=True,
                                     epochs=1, batch_size=50, hidden_units=(32,)),
     "adam-cosine-cnn": TrainConfig(architecture="cnn", conv_filters=(4, 8), hidden_units=(16,), optimizer="adam",
-                                   schedule="cosine", epochs=1, batch_size=50),
+                                   schedule="cosine", label_smoothing=0.1, epochs=1, batch_size=50),
     "rmsprop-cosine-augment": TrainConfig(optimizer="rmsprop", schedule="cosine", augment=0.5, epochs=1,
                                           batch_size=50, hidden_units=(16,)),
     "adamw-constant-validation": TrainConfig(optimizer="adamw", weight_decay=0.01, validation_split=0.2,
@@ -211,15 +247,34 @@ def test_cnn_takes_images(trained):
     assert sum(isinstance(layer, keras.layers.MaxPooling2D) for layer in model.layers) == 2
 
 
-def test_augmentation_trains_and_is_off_at_inference(trained):
+def test_label_smoothing_changes_the_training_loss_not_the_test_loss(trained, small_mnist):
+    from model.evaluate import test_metrics
+
+    config, model, history, x = trained("adam-cosine-cnn")
+    assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+    images, labels = small_mnist[1]
+    probs = model(images[..., None].astype(np.float32) / 255, training=False)
+    plain = float(np.mean(keras.losses.categorical_crossentropy(keras.utils.to_categorical(labels, 10), probs)))
+    assert test_metrics(model, (images, labels))["test_loss"] == pytest.approx(plain, rel=1e-4)
+
+
+def test_augmentation_distorts_training_batches_not_the_model(trained, small_mnist):
+    from model.train import make_dataset
+
     config, model, history, x = trained("rmsprop-cosine-augment")
     assert model.input_shape == (None, 784)
-    augment = model.get_layer("augmentation")
-    images = x[:8, :, :, None].astype(np.float32) / 255
-    np.testing.assert_allclose(np.asarray(augment(images, training=False)), images, atol=1e-6)
-    assert not np.allclose(np.asarray(augment(images, training=True)), images, atol=1e-3)
-    flat = images.reshape(8, 784)
-    np.testing.assert_array_equal(np.asarray(model(flat, training=False)), np.asarray(model(flat, training=False)))
+    assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "Dense", "Activation", "Dense"]
+    assert history["loss"][-1] < 2.3  # it trained on the distorted batches
+    images = x[:64].reshape(64, 784).astype(np.float32) / 255
+    labels = small_mnist[0][1][:64]
+    plain, = make_dataset(images, labels, 64, seed=None).as_numpy_iterator()
+    np.testing.assert_array_equal(plain[0], images)
+    distorted, again = (next(make_dataset(images, labels, 64, seed=None, augment=0.5).as_numpy_iterator())
+                        for _ in range(2))
+    assert distorted[0].shape == (64, 784) and not np.allclose(distorted[0], images, atol=1e-3)
+    np.testing.assert_array_equal(distorted[1], plain[1])  # labels untouched
+    np.testing.assert_allclose(distorted[0].sum(axis=1), images.sum(axis=1), rtol=0.5)  # moved, not erased
+    np.testing.assert_array_equal(distorted[0], again[0])  # the seed fixes the distortions
 
 
 def test_validation_split_and_early_stopping(trained):
