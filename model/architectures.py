@@ -3,9 +3,10 @@
 The MLP takes flattened images (784,), as the seed's ``mnist_model.h5`` does;
 the CNN takes (28, 28, 1). Augmentation (``augmentation``) is not part of the
 model: it distorts the training batches in the input pipeline
-(``model.train.make_dataset``), on the CPU while the model trains. Batch normalization trains with
-TensorFlow's fused kernel (``FusedBatchNormalization``) and is saved as Keras'
-own layer (``with_keras_layers``), so saved models need nothing from here.
+(``model.train.make_dataset``) while the model trains. Batch normalization
+trains with TensorFlow's fused kernel (``FusedBatchNormalization``) and is
+saved as Keras' own layer (``with_keras_layers``), so saved models need
+nothing from here.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ import numpy as np
 from model import store
 from model.config import PRESETS, ConfigError, TrainConfig, parse_sizes
 from model.data import Split, load_mnist
+from model.evaluate import test_metrics
 from model.preprocess import one_hot, scale_images
 
 log = logging.getLogger("mnist_lab")
@@ -158,8 +159,6 @@ def train(config: TrainConfig = TrainConfig(), callbacks: Sequence[Any] = (),
 
 
 def _train_new(config: TrainConfig, callbacks: Sequence[Any], log_dir: Path):
-    from model.evaluate import test_metrics
-
     train_data, test_data = load_mnist()
     started = time.perf_counter()
     model, history = fit(config, train_data, callbacks, log_dir=log_dir)

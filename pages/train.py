@@ -57,8 +57,8 @@ def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
                                        disabled=optimizer != "adamw", key=key("weight_decay"))
         augment = c2.slider("Augmentation strength", 0.0, 1.0, base.augment, 0.1, key=key("augment"),
                             help="Random shifts, rotations and zoom while training; 0 is off.")
-        label_smoothing = c3.slider("Label smoothing", 0.0, 0.5, base.label_smoothing, 0.05, key=key("smoothing"),
-                                    help="Train towards 1 - s for the true digit (s/10 for each digit) "
+        label_smoothing = c3.slider("Label smoothing", 0.0, 0.5, base.label_smoothing, 0.05,
+                                    key=key("smoothing"), help="Train towards 1 - s for the true digit (s/10 for each digit) "
                                          "instead of 1: a less over-confident model. 0 is off.")
         validation_split = c3.slider("Validation split", 0.0, 0.3, base.validation_split, 0.05,
                                      key=key("validation"))
@@ -66,10 +66,11 @@ def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
                                          key=key("patience"))
     return TrainConfig(
         architecture=architecture, hidden_units=parse_sizes(hidden), conv_filters=parse_sizes(filters),
-        convs_per_block=int(convs), kernel_size=kernel, padding=padding, activation=activation, optimizer=optimizer, learning_rate=learning_rate,
-        momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, schedule=schedule,
-        batch_size=int(batch_size), epochs=int(epochs), dropout=dropout, batch_norm=batch_norm, l2=l2,
-        augment=augment, label_smoothing=label_smoothing, validation_split=validation_split, early_stopping=int(early_stopping), seed=int(seed))
+        convs_per_block=int(convs), kernel_size=kernel, padding=padding, activation=activation,
+        optimizer=optimizer, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
+        weight_decay=weight_decay, schedule=schedule, batch_size=int(batch_size), epochs=int(epochs),
+        dropout=dropout, batch_norm=batch_norm, l2=l2, augment=augment, label_smoothing=label_smoothing,
+        validation_split=validation_split, early_stopping=int(early_stopping), seed=int(seed))
 
 
 def show_result(result) -> None:
