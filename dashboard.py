@@ -3,47 +3,64 @@
     streamlit run dashboard.py
 
 The landing page imports no TensorFlow, so it is ready in about a second;
-the pages load it when they need it.
+the pages load it when they need it. Every run starts this server's job
+runner (background trainings) and, when the app has no model at all, the
+training of its starter model, so the first visitor can draw within a minute.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from model import store
+from model import jobs, store
+from model.limits import auto_warmup, current_limits
+from pages.jobs_view import jobs_sidebar
 
 
 def home() -> None:
-    st.title("✍️ MNIST lab")
+    st.title("MNIST lab")
     st.write("Take MNIST from raw data to a trained, evaluated, saved model, then draw a digit "
              "and watch the model read it.")
-    show_current_model()
+    show_default_model()
 
-    st.page_link(TRAIN, label="Train a model: choose the architecture and hyperparameters", icon="🏋️")
-    st.page_link(EVALUATE, label="Evaluate it: accuracy, mistakes, confusion matrix", icon="📊")
-    st.page_link(DRAW, label="Draw a digit and see what the model reads", icon="✏️")
-    st.page_link(TUNE, label="Search hyperparameters with KerasTuner", icon="🎛️")
+    st.page_link(DRAW, label="Draw a digit and see what the model reads", icon=":material/draw:")
+    st.page_link(TRAIN, label="Train a model: choose the architecture and hyperparameters",
+                 icon=":material/model_training:")
+    st.page_link(EVALUATE, label="Evaluate it: accuracy, mistakes, confusion matrix", icon=":material/analytics:")
+    st.page_link(TUNE, label="Search hyperparameters with KerasTuner", icon=":material/tune:")
 
 
-def show_current_model() -> None:
-    path, meta = store.current_model_path(), store.current_meta()
-    if not path.exists():
-        st.info("No model yet: start on the Train page (the default model takes about ten seconds).")
-    elif meta is None or "metrics" not in meta:
-        st.warning(f"`{path}` has no readable sidecar (`{store.sidecar_path(path).name}`), so its "
-                   "scores are unknown: see them on the Evaluate page, or train again to replace both.")
+def show_default_model() -> None:
+    default = store.default_model()
+    demo = current_limits().demo
+    if default is None:
+        st.info("No model yet: the starter model is being trained (about half a minute); "
+                "or start on the Train page." if auto_warmup() else
+                "No model yet: start on the Train page (the default model takes about ten seconds).")
+    elif default.meta is None or "metrics" not in default.meta:
+        st.warning(f"`{default.path.name}` has no readable sidecar, so its scores are unknown: see them on "
+                   "the Evaluate page, or train again to replace both.")
     else:
+        meta = default.meta
         a, b, c = st.columns(3)
-        a.metric("Current model: test accuracy", f"{meta['metrics']['test_accuracy']:.2%}")
+        a.metric(("Demo" if demo else "Current") + " model: test accuracy", f"{meta['metrics']['test_accuracy']:.2%}")
         b.metric("Test loss", f"{meta['metrics']['test_loss']:.4f}")
         c.metric("Trained in", f"{meta.get('train_seconds', 0):.1f} s")
-        st.caption(f"{meta.get('description', '')} · saved as `{path}`")
+        st.caption(f"{meta.get('description', '')}" + ("" if demo else f" · saved as `{store.CURRENT_MODEL}`"))
 
 
-TRAIN = st.Page("pages/train.py", title="Train", icon="🏋️")
-EVALUATE = st.Page("pages/evaluate.py", title="Evaluate", icon="📊")
-DRAW = st.Page("pages/draw.py", title="Draw", icon="✏️")
-TUNE = st.Page("pages/tune.py", title="Tune", icon="🎛️")
+TRAIN = st.Page("pages/train.py", title="Train", icon=":material/model_training:")
+EVALUATE = st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:")
+DRAW = st.Page("pages/draw.py", title="Draw", icon=":material/draw:")
+TUNE = st.Page("pages/tune.py", title="Tune", icon=":material/tune:")
 
-st.set_page_config(page_title="MNIST lab", page_icon="✍️", layout="wide")
-st.navigation([st.Page(home, title="Home", icon="🏠", default=True), TRAIN, EVALUATE, DRAW, TUNE]).run()
+st.set_page_config(page_title="MNIST lab", page_icon=":material/draw:", layout="wide")
+if current_limits().demo:  # strangers see one line for any error, never a traceback
+    st.set_option("client.showErrorDetails", "none")
+    st.set_option("client.toolbarMode", "viewer")
+jobs.ensure_runner()
+if auto_warmup() and store.default_model() is None:
+    jobs.ensure_warmup()
+jobs_sidebar()
+st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True), DRAW, TRAIN, EVALUATE,
+               TUNE]).run()

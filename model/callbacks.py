@@ -35,6 +35,13 @@ class Progress:
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
+    def to_dict(self) -> dict:
+        """What a page shows of it (for a job's row in the database)."""
+        return {"epochs": self.epochs, "steps_per_epoch": self.steps_per_epoch, "epoch": self.epoch,
+                "step": self.step, "elapsed": self.elapsed, "event": self.event,
+                "batch_steps": self.batch_steps, "batch_loss": self.batch_loss,
+                "batch_accuracy": self.batch_accuracy, "epoch_logs": self.epoch_logs}
+
     @property
     def history(self) -> dict[str, list[float]]:
         """The finished epochs' metrics, as Keras' ``History.history``: name -> values."""

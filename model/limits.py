@@ -1,7 +1,9 @@
 """What a session may ask for. Locally, little is capped; in public demo mode
 (``MNIST_LAB_DEMO=1``, e.g. in the app's secrets on Community Cloud) strangers
 share one small server, so epochs, model size and uploads are capped and
-hyperparameter tuning is off. Training is serialized in both modes."""
+hyperparameter tuning is off, background jobs have a time budget and each
+session at most one waiting job, and visitors' runs share a disk quota.
+Training runs one job at a time in both modes (these machines have 2 cores)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,11 @@ class Limits:
     max_filters: int
     max_upload_bytes: int
     tuning: bool
+    workers: int = 1  # background jobs running at once
+    max_queue: int = 20  # jobs waiting, at most
+    queued_per_session: int = 20
+    job_seconds: int = 0  # wall-clock budget of a job; 0 is none
+    disk_quota_bytes: int = 0  # all kept runs and uploads; least recently used evicted first; 0 is none
 
     def check(self, config: TrainConfig) -> None:
         """Raise ConfigError when ``config`` asks for more than is allowed here."""
@@ -34,11 +41,18 @@ class Limits:
 LOCAL = Limits(demo=False, max_epochs=MAX_EPOCHS, max_units=MAX_UNITS, max_filters=512,
                max_upload_bytes=50 * 2**20, tuning=True)  # = maxUploadSize in .streamlit/config.toml
 DEMO = Limits(demo=True, max_epochs=5, max_units=512, max_filters=64,
-              max_upload_bytes=5 * 2**20, tuning=False)
+              max_upload_bytes=5 * 2**20, tuning=False, max_queue=8, queued_per_session=1,
+              job_seconds=10 * 60, disk_quota_bytes=500 * 2**20)
 
 
 def demo_mode() -> bool:
     return os.environ.get("MNIST_LAB_DEMO", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def auto_warmup() -> bool:
+    """Train a starter model by itself when the app has none (default on;
+    ``MNIST_LAB_WARMUP=0`` turns it off, e.g. for tests)."""
+    return os.environ.get("MNIST_LAB_WARMUP", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def current_limits() -> Limits:

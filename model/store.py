@@ -2,30 +2,44 @@
 
 Layout, under the work folder (``MNIST_LAB_DIR``, default the current folder)::
 
-    mnist_model.h5        the current model (the seed's file name and format)
-    mnist_model.json      its sidecar: config, metrics, history, timing, versions
+    .current -> models/<key>                   which kept run is the current model
+    mnist_model.h5 -> .current/model.h5        the current model (the seed's file name and format)
+    mnist_model.json -> .current/meta.json     its sidecar: config, metrics, history, timing, versions
     models/<key>/         every trained model, by its config's key:
         model.h5, model.keras, meta.json (written last: a run without it is incomplete)
+    models/lab.db         the lab's database (``model.db``): background jobs
 
-Every file is written to a temporary name in the same folder, then renamed,
-so a reader never sees half a file and a crash never corrupts a saved model.
+Every file is written to a temporary name in the same folder, flushed to disk,
+then renamed, so a reader never sees half a file and a crash never corrupts a
+saved model. The current model and its sidecar switch together: one symlink
+(``.current``) is replaced atomically, and ``current_run`` reads both through
+it once resolved. (A plain ``mnist_model.h5`` file put there by hand is still
+read, with its sidecar if there is one.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import hashlib
 import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
+
+from model.limits import demo_mode
 
 CURRENT_MODEL = "mnist_model.h5"
 CURRENT_META = "mnist_model.json"
 RUNS = "models"
+CURRENT_LINK = ".current"
+USED = ".used"  # touched when a session opens a run: the disk quota evicts the least recently used
 
 
 def workdir() -> Path:
@@ -65,10 +79,28 @@ def _temporary_sibling(path: Path) -> Iterator[Path]:
     os.unlink(tmp)  # Keras refuses to overwrite some formats without asking
     try:
         yield Path(tmp)
+        _fsync(Path(tmp))
         os.replace(tmp, path)
+        _fsync(path.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file (or a folder's entries) to disk, so a rename never
+    publishes data that a power cut could still lose."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems can't fsync a folder
+        pass
+    finally:
+        os.close(fd)
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -96,14 +128,11 @@ def copy_file(src: Path, dst: Path) -> None:
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock between threads and processes (flock on ``path``)."""
+    """An exclusive lock between threads and processes (``filelock``; the OS
+    drops it when its process dies)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with FileLock(path, thread_local=False, is_singleton=False):
+        yield
 
 
 def training_lock_path(root: Path | None = None) -> Path:
@@ -115,13 +144,11 @@ def training_busy(root: Path | None = None) -> bool:
     path = training_lock_path(root)
     if not path.exists():
         return False
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-        return False
+    try:
+        with FileLock(path, timeout=0, thread_local=False, is_singleton=False):
+            return False
+    except Timeout:
+        return True
 
 
 def save_run(model, meta: dict[str, Any], root: Path | None = None) -> Path:
@@ -145,27 +172,133 @@ def load_run_meta(key: str, root: Path | None = None) -> dict[str, Any] | None:
         return None
 
 
-def list_runs(root: Path | None = None) -> list[dict[str, Any]]:
-    """Every complete run, newest first."""
+def list_runs(root: Path | None = None, session: str | None = None) -> list[dict[str, Any]]:
+    """Every complete run, newest first. With ``session``, runs that another
+    session owns (its private uploads in the public demo) are left out."""
     runs = []
     for meta_path in ((root or workdir()) / RUNS).glob("*/meta.json"):
         with contextlib.suppress(OSError, ValueError):
             runs.append(read_json(meta_path))
+    if session is not None:
+        runs = [m for m in runs if m.get("owner") in (None, session)]
     return sorted(runs, key=lambda m: m.get("finished_at", ""), reverse=True)
 
 
 def make_current(key: str, root: Path | None = None) -> Path:
-    """Copy a run's model and meta to ``mnist_model.h5`` and its sidecar."""
-    folder = run_dir(key, root)
-    target = current_model_path(root)
-    with file_lock(target.with_suffix(".lock")):
-        copy_file(run_model_path(key, root), target)
-        copy_file(folder / "meta.json", sidecar_path(target))
-    return target
+    """Make kept run ``key`` the current model: one atomic switch of the
+    ``.current`` link, so its model and sidecar change together."""
+    root = root or workdir()
+    if load_run_meta(key, root) is None:
+        raise FileNotFoundError(f"no complete run {key}")
+    _replace_link(root / CURRENT_LINK, os.path.join(RUNS, key))
+    for name, target in ((CURRENT_MODEL, "model.h5"), (CURRENT_META, "meta.json")):
+        link, points_to = root / name, os.path.join(CURRENT_LINK, target)
+        if not (link.is_symlink() and os.readlink(link) == points_to):
+            _replace_link(link, points_to)
+    return current_model_path(root)
+
+
+def _replace_link(link: Path, target: str) -> None:
+    tmp = link.with_name(f"{link.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+    _fsync(link.parent)
+
+
+@dataclass(frozen=True)
+class Current:
+    path: Path  # the model file
+    meta: dict[str, Any] | None  # its sidecar; None if missing or damaged
+    key: str | None  # the kept run it is, if it is one
+
+
+def current_run(root: Path | None = None) -> Current | None:
+    """The current model and its sidecar, read as one (None: no model yet)."""
+    root = root or workdir()
+    link = root / CURRENT_LINK
+    if link.is_symlink():
+        folder = (root / os.readlink(link)).resolve()  # resolved once: both files from one run
+        if (folder / "model.h5").is_file():
+            return Current(folder / "model.h5", load_run_meta(folder.name, root), folder.name)
+    path = current_model_path(root)
+    if path.is_file() and not path.is_symlink():  # put there by hand
+        try:
+            meta = read_json(sidecar_path(path))
+        except (OSError, ValueError):
+            meta = None
+        return Current(path, meta, None)
+    return None
 
 
 def current_meta(root: Path | None = None) -> dict[str, Any] | None:
-    try:
-        return read_json(sidecar_path(current_model_path(root)))
-    except (FileNotFoundError, ValueError):
+    current = current_run(root)
+    return current.meta if current else None
+
+
+def pinned_model() -> Current | None:
+    """The owner's model file that the public demo shows every visitor
+    (``MNIST_LAB_DEMO_MODEL``), in demo mode; None otherwise."""
+    value = os.environ.get("MNIST_LAB_DEMO_MODEL", "").strip()
+    if not (value and demo_mode()):
         return None
+    path = Path(value)
+    try:
+        meta = read_json(sidecar_path(path))
+    except (OSError, ValueError):
+        meta = {"description": f"the demo model ({path.name})"}
+    return Current(path, meta, None)
+
+
+def default_model(root: Path | None = None) -> Current | None:
+    """What a session sees unless it chose another model: the pinned demo
+    model, else the current one."""
+    return pinned_model() or current_run(root)
+
+
+def pinned_keys(root: Path | None = None) -> set[str]:
+    current = current_run(root)
+    return {current.key} if current and current.key else set()
+
+
+def touch_run(key: str, root: Path | None = None) -> None:
+    """Note that a session uses run ``key`` (for the disk quota's eviction order)."""
+    with contextlib.suppress(OSError):
+        (run_dir(key, root) / USED).touch()
+
+
+def discard_incomplete_run(key: str, root: Path | None = None) -> None:
+    """Remove a run folder that a stopped training left without its meta."""
+    folder = run_dir(key, root)
+    if folder.is_dir() and not (folder / "meta.json").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def _last_used(folder: Path) -> float:
+    times = [p.stat().st_mtime for p in (folder / USED, folder / "meta.json", folder) if p.exists()]
+    return max(times)
+
+
+def enforce_quota(max_bytes: int, protected: set[str], root: Path | None = None) -> list[str]:
+    """Evict the least recently used runs until all runs fit in ``max_bytes``;
+    never a run in ``protected`` (the demo model, a running job's). Returns
+    the evicted keys."""
+    runs = [f for f in ((root or workdir()) / RUNS).iterdir() if f.is_dir() and not f.name.startswith(".")] \
+        if ((root or workdir()) / RUNS).is_dir() else []
+    sizes = {f: _folder_bytes(f) for f in runs}
+    total = sum(sizes.values())
+    evicted = []
+    for folder in sorted(runs, key=_last_used):
+        if total <= max_bytes:
+            break
+        if folder.name in protected:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        total -= sizes[folder]
+        evicted.append(folder.name)
+    return evicted

@@ -12,7 +12,9 @@ from streamlit_drawable_canvas import st_canvas
 from model import figures
 from model.predict import predict_proba
 from model.preprocess import DrawingError, EmptyDrawingError, canvas_to_mnist
-from pages.shared import current_model, probability_chart, use_app_navigation
+from pages.charts import probability_chart
+from pages.guard import guarded, run_page
+from pages.models import current_model
 
 CANVAS_PX = 280
 STROKE_PX = 18
@@ -37,6 +39,7 @@ def page() -> None:
 
 
 @st.fragment
+@guarded
 def drawing_area(model) -> None:
     """The canvas and what the model reads on it. A fragment: a stroke or
     Clear reruns only this, not the page around it (title, sidebar, model
@@ -54,15 +57,15 @@ def drawing_area(model) -> None:
 
 def show_reading(model, image_data) -> None:
     if image_data is None:
-        st.info("Draw a digit on the canvas: the prediction appears here.", icon="✏️")
+        st.info("Draw a digit on the canvas: the prediction appears here.", icon=":material/edit:")
         return
     try:
         image = canvas_to_mnist(image_data)
     except EmptyDrawingError:
-        st.info("The canvas is empty: draw a digit on it.", icon="✏️")
+        st.info("The canvas is empty: draw a digit on it.", icon=":material/edit:")
         return
     except DrawingError as exc:
-        st.warning(f"{exc}.", icon="⚠️")
+        st.warning(f"{exc}.", icon=":material/warning:")
         return
     probs = predict_proba(model, image)
     digit = int(probs.argmax())
@@ -75,5 +78,4 @@ def show_reading(model, image_data) -> None:
     st.image(figures.png_data_url(figures.enlarged(image)), caption="What the model sees (28x28)", width=224)
 
 
-use_app_navigation()
-page()
+run_page(page)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model import figures, registry, store
+from model import figures, registry
 from model.evaluate import Evaluation
-from pages.shared import current_model, load_run, show_figure, test_set, use_app_navigation
+from pages.charts import show_figure
+from pages.guard import run_page
+from pages.models import current_model, load_run, test_set, visible_runs
 
 GRID = 25
 
@@ -89,7 +91,7 @@ def page() -> None:
 def compare(chosen, result: Evaluation, images: np.ndarray) -> None:
     """Accuracy per digit, and side by side with another kept model."""
     st.subheader("Accuracy per digit")
-    others = {m["key"]: m for m in store.list_runs() if m["key"] != chosen.meta.get("key")}
+    others = {k: m for k, m in visible_runs().items() if k != chosen.meta.get("key")}
     other_key = st.selectbox("Compare with", [None, *others], key="compare_with",
                              format_func=lambda k: "(no other model)" if k is None else registry.label(others[k]))
     other = load_run(other_key) if other_key else None
@@ -118,5 +120,4 @@ def compare(chosen, result: Evaluation, images: np.ndarray) -> None:
         show_figure(figures.digit_grid(images[first], result.predictions[first], result.labels[first]))
 
 
-use_app_navigation()
-page()
+run_page(page)

@@ -7,7 +7,8 @@ import streamlit as st
 from model.config import (ACTIVATIONS, ARCHITECTURES, DEFAULT_LEARNING_RATES, MAX_EPOCHS, OPTIMIZERS,
                           PRESETS, SCHEDULES, ConfigError, TrainConfig, parse_sizes)
 from model.limits import current_limits
-from pages.shared import show_history, train_with_progress, use_app_navigation
+from pages.guard import run_page
+from pages.jobs_view import show_training, start_training
 
 
 def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
@@ -73,18 +74,6 @@ def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
         validation_split=validation_split, early_stopping=int(early_stopping), seed=int(seed))
 
 
-def show_result(result) -> None:
-    meta = result.meta
-    a, b, c = st.columns(3)
-    a.metric("Test accuracy", f"{meta['metrics']['test_accuracy']:.2%}")
-    b.metric("Test loss", f"{meta['metrics']['test_loss']:.4f}")
-    c.metric("Training time", f"{meta['train_seconds']:.1f} s", help="Of the run that trained it.")
-    if result.cached:
-        st.info("These settings were trained before: the saved run was reused, nothing was retrained.")
-    show_history(st, meta["history"])
-    st.success(f"Saved as `{result.path}`; it is now the model the Evaluate and Draw pages use.")
-
-
 def page() -> None:
     st.title("Train")
     st.caption("Defaults are the classic recipe: MLP 784-128-128-10, ReLU, softmax, SGD, "
@@ -92,7 +81,8 @@ def page() -> None:
     limits = current_limits()
     if limits.demo:
         st.info(f"Public demo: at most {limits.max_epochs} epochs and {limits.max_units} units a layer; "
-                "trainings run one at a time.", icon="🌐")
+                "trainings run one at a time in the background, and yours becomes your model, not other "
+                "visitors'.", icon=":material/public:")
     preset = st.selectbox("Preset", list(PRESETS), key="preset",
                           format_func=lambda name: f"{name}: {PRESETS[name].describe()}")
     try:
@@ -103,11 +93,8 @@ def page() -> None:
         return
     st.write(f"**{config.describe()}**")
     if st.button("Train", type="primary", key="train"):
-        st.session_state.last_result = train_with_progress(config)
-    result = st.session_state.get("last_result")
-    if result is not None:
-        show_result(result)
+        start_training(config, "train_job")
+    show_training("train_job")
 
 
-use_app_navigation()
-page()
+run_page(page)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model.config import ARCHITECTURES, OPTIMIZERS, ConfigError
+from model import jobs
+from model.config import ARCHITECTURES, OPTIMIZERS, ConfigError, TrainConfig
 from model.limits import current_limits
-from model.tune import SearchSpace, TuningError, search
-from pages.shared import train_with_progress, use_app_navigation
+from model.tune import SearchSpace
+from pages.guard import run_page
+from pages.jobs_view import job_ended, job_progress, live, show_training, start_training, watch
+from pages.models import session_id
 
 
 def space_widgets() -> tuple[SearchSpace, int, int, int]:
@@ -28,27 +31,6 @@ def space_widgets() -> tuple[SearchSpace, int, int, int]:
     return space, int(trials), int(epochs), int(subset)
 
 
-@st.cache_resource(show_spinner=False)
-def training_images():
-    from model.data import load_mnist
-
-    return load_mnist()[0]
-
-
-def run_search(space: SearchSpace, trials: int, epochs: int, subset: int):
-    bar = st.progress(0.0, text="Starting the search…")
-    rows = st.empty()
-    done: list[dict] = []
-
-    def progress(row: dict) -> None:
-        done.append(row)
-        bar.progress(min(1.0, len(done) / trials), text=f"Trial {len(done)}/{trials} finished")
-        rows.dataframe(done, hide_index=True)
-
-    x, y = training_images()
-    return search(space, max_trials=trials, epochs=epochs, data=(x[:subset], y[:subset]), progress=progress)
-
-
 def page() -> None:
     st.title("Tune")
     st.caption("A random search with KerasTuner: each trial trains on the training images less a 10% "
@@ -62,21 +44,40 @@ def page() -> None:
         st.error(f"Check the search space: {exc}")
         return
     if st.button("Search", type="primary", key="search"):
-        try:
-            st.session_state.search_result = run_search(space, trials, epochs, subset)
-        except (ConfigError, TuningError) as exc:
-            st.error(f"The search failed: {exc}")
-    result = st.session_state.get("search_result")
-    if result is None:
+        start_search(space, trials, epochs, subset)
+    job_id = st.session_state.get("search_job")
+    if job_id is None or live(job_progress, job_id):
         return
+    job = jobs.get(job_id)
+    if job is not None and job.status != "done":
+        job_ended(job)
+    elif job is not None:
+        results(job.result)
+
+
+def start_search(space: SearchSpace, trials: int, epochs: int, subset: int) -> None:
+    search = {"space": space.to_dict(), "trials": trials, "epochs": epochs, "subset": subset}
+    try:
+        job = jobs.submit_search(search, f"search of {trials} trial{'s' if trials != 1 else ''}", session_id())
+    except jobs.QueueFull as exc:
+        st.error(f"Not started: {exc}", icon=":material/error:")
+        return
+    jobs.ensure_runner()
+    watch(job)
+    st.session_state.search_job = job.id
+
+
+def results(result: dict) -> None:
     st.subheader("Results")
-    st.dataframe(result.table, hide_index=True)
-    st.success(f"Best: {result.best_config.describe()} · validation accuracy {result.best_val_accuracy:.2%}")
-    if st.button("Train the best settings on all the training data", key="train_best"):
-        st.session_state.last_result = train_with_progress(result.best_config)
-        st.success(f"Saved as `{st.session_state.last_result.path}`: test accuracy "
-                   f"{st.session_state.last_result.metrics['test_accuracy']:.2%}")
+    if result.get("reused"):
+        st.info("This search ran before with the same settings: its trials were reused, nothing was retrained.")
+    best = TrainConfig.from_dict(result["best_config"])
+    st.dataframe(result["table"], hide_index=True)
+    st.success(f"Best: {best.describe()} · validation accuracy {result['best_val_accuracy']:.2%}")
+    if st.button("Train the best settings on all the training data", key="train_best",
+                 help="The result becomes the current model, as on the Train page."):
+        start_training(best, "tune_train_job")
+    show_training("tune_train_job")
 
 
-use_app_navigation()
-page()
+run_page(page)

@@ -1,6 +1,7 @@
 """Each page under Streamlit's AppTest: with and without a model, the Train
-button, the Evaluate metrics and grid, and the Draw page with a drawing
-injected through the canvas's session state (AppTest has no canvas)."""
+button (a background job, followed until it ends), the Evaluate metrics and
+grid, and the Draw page with a drawing injected through the canvas's session
+state (AppTest has no canvas)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import base64
 import io
 import json
 from pathlib import Path
+
+import time
 
 import pytest
 from conftest import ROOT, drawn_digit
@@ -25,6 +28,17 @@ def open_page(page: str) -> AppTest:
     at = app().run()
     at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, at.exception
+    return at
+
+
+def wait(at: AppTest, until, timeout: float = TIMEOUT) -> AppTest:
+    """Rerun the page until ``until(at)`` holds: a job runs in its own process."""
+    deadline = time.monotonic() + timeout
+    while not until(at):
+        assert time.monotonic() < deadline, f"timed out; the page says: {texts(at)}"
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, at.exception
     return at
 
 
@@ -52,7 +66,7 @@ def test_home_without_model(lab_dir):
 def test_pages_without_model_offer_training(lab_dir, page):
     at = open_page(page)
     assert "No model yet" in texts(at)
-    assert at.button(key="train_default").label.startswith("Train the default model")
+    assert at.button(key="train_default").label.startswith("Train the starter model")
 
 
 def test_train_page_shows_the_classic_recipe(lab_dir):
@@ -83,6 +97,8 @@ def test_train_button_trains_saves_and_caches(lab_dir):
     [n for n in at.number_input if n.label == "Batch size"][0].set_value(256).run()
     at.button(key="train").click().run()
     assert not at.exception, at.exception
+    assert "Queued" in texts(at) or at.get("progress")  # started in the background
+    wait(at, lambda at: at.metric)
     accuracy = float(at.metric[0].value.rstrip("%")) / 100
     assert accuracy > 0.80
     assert (lab_dir / "mnist_model.h5").exists()
@@ -161,20 +177,40 @@ def test_corrupt_model_file_offers_retraining(lab_with_model):
     for page in ("evaluate", "draw"):
         at = open_page(page)
         assert "can't be used" in texts(at)
-        assert at.button(key="train_default")
+        assert "train a new one on the Train page" in texts(at)
 
 
-def test_no_model_training_from_the_draw_page(lab_dir, default_run):
-    """The offer on an empty lab trains the default model; with the registry of
-    an earlier identical run in place it is reused, so this stays fast."""
+def test_no_model_training_from_the_draw_page(lab_dir, default_run, monkeypatch):
+    """The offer on an empty lab trains the starter model; with the registry of
+    an earlier identical run in place it is reused at once, so this stays fast
+    (the classic recipe stands in for the starter preset)."""
     import shutil
 
+    from model import jobs
+
+    monkeypatch.setattr(jobs, "WARMUP_PRESET", "classic")
     shutil.copytree(default_run.path.parent / "models", lab_dir / "models")
     at = open_page("draw")
     at.button(key="train_default").click().run()
     assert not at.exception, at.exception
     assert (lab_dir / "mnist_model.h5").exists()
     assert "Draw a digit" in texts(at)
+
+
+def test_an_empty_lab_trains_its_starter_model_by_itself(lab_dir, monkeypatch):
+    """No model and no button pressed: the Draw page says it is getting ready,
+    a background job trains the starter preset once, then the canvas is there."""
+    from model import jobs
+    from model.config import TrainConfig
+
+    monkeypatch.setenv("MNIST_LAB_WARMUP", "1")
+    monkeypatch.setattr(jobs, "WARMUP_PRESET", "quick")
+    monkeypatch.setitem(jobs.PRESETS, "quick", TrainConfig(epochs=1, batch_size=256, learning_rate=0.1))
+    at = open_page("draw")
+    assert "Getting ready" in texts(at)
+    wait(at, lambda at: "Draw a digit" in texts(at))
+    assert (lab_dir / "mnist_model.h5").exists()
+    assert len(jobs.list_jobs()) == 1  # once, for everyone
 
 
 def test_choosing_a_preset_fills_the_widgets(lab_dir):
@@ -202,6 +238,7 @@ def test_tune_page_runs_a_small_search(lab_dir):
     at.number_input(key="t_subset").set_value(5_000).run()
     at.button(key="search").click().run()
     assert not at.exception, at.exception
+    wait(at, lambda at: "Best:" in texts(at))
     assert len(at.dataframe[-1].value) == 2
     assert "Best:" in texts(at)
 

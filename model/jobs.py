@@ -1,0 +1,465 @@
+"""Background jobs: trainings and searches that outlive the page that asked for them.
+
+Streamlit stops a script run at the visitor's next click, so work that must
+run to its end cannot run inside the page. A job is a row in the lab's
+database (``model.db``); a runner thread in the server starts each queued job,
+first come first served, in a process of its own (``python -m model.jobs ID``),
+so a crash or an out-of-memory kill in training never takes the server down and
+drawing stays responsive. The job's process writes its progress and a
+heartbeat to its row; every session reads the rows. A second request for the
+same work while it is queued or running joins it instead of training again.
+
+Why a process per job and not a ``ProcessPoolExecutor``: a pool can neither
+stop a running task (Cancel, the demo's time budget) nor tell a crash of one
+task from a broken pool; ``subprocess`` gives both, and the queue lives in the
+database, where a restarted server finds it (a job that was running when its
+server died is reported as interrupted, never left "running").
+
+    from model import jobs
+    job = jobs.submit_training(TrainConfig(epochs=1), session="abc")
+    jobs.ensure_runner()            # once per server process
+    jobs.get(job.id).status         # queued, running, done, failed, cancelled, interrupted
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from model import db, store
+from model.config import PRESETS, TrainConfig
+from model.limits import LOCAL, Limits, current_limits
+
+log = logging.getLogger("mnist_lab")
+
+ROOT = Path(__file__).resolve().parents[1]
+HEARTBEAT_S = 2.0
+STALE_S = 30.0  # a running job with no heartbeat for this long has lost its process
+POLL_S = 0.25
+IDLE_S = 60.0  # a runner with nothing to do for this long ends; the next page run starts another
+WARMUP_PRESET = "fast-cnn"  # trains in ~25 s here and reads drawn digits far better than the MLP (bench/presets.py)
+WARMUP_SESSION = "server"
+
+
+class QueueFull(RuntimeError):
+    """The job could not be queued; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    key: str
+    params: dict[str, Any]
+    session: str | None
+    status: str
+    message: str
+    progress: dict[str, Any] | None
+    result: dict[str, Any] | None
+    cancel: bool
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    position: int | None = None  # in the queue (1: next), for a queued job
+
+    @property
+    def active(self) -> bool:
+        return self.status in db.ACTIVE
+
+    @property
+    def title(self) -> str:
+        if self.kind == "train":
+            return self.params.get("description") or TrainConfig.from_dict(self.params["config"]).describe()
+        return self.params.get("description", "hyperparameter search")
+
+
+def _job(row, position: int | None = None) -> Job:
+    fields = {name: getattr(row, name) for name in Job.__dataclass_fields__ if name != "position"}
+    return Job(**fields, position=position)
+
+
+# --- asking for work ------------------------------------------------------------
+
+
+def submit(kind: str, key: str, params: dict[str, Any], session: str | None = None,
+           limits: Limits | None = None, root: Path | None = None) -> Job:
+    """Queue a job, or join the queued or running job doing the same work.
+    Raises ``QueueFull`` when the queue (or, in the demo, this session's
+    share of it) is full."""
+    limits = limits or current_limits()
+    eng = db.engine(root)
+    for _ in range(3):
+        with eng.begin() as conn:
+            same = conn.execute(sa.select(db.jobs).where(db.jobs.c.kind == kind, db.jobs.c.key == key,
+                                                         db.jobs.c.status.in_(db.ACTIVE))).first()
+            if same is not None:
+                return get(same.id, root)
+            queued = db.jobs.c.status == "queued"
+            waiting = conn.execute(sa.select(sa.func.count()).where(queued)).scalar()
+            if waiting >= limits.max_queue:
+                raise QueueFull(f"the queue is full ({waiting} jobs waiting): try again in a few minutes")
+            if limits.demo and session is not None:
+                mine = conn.execute(sa.select(sa.func.count()).where(queued, db.jobs.c.session == session)).scalar()
+                if mine >= limits.queued_per_session:
+                    raise QueueFull("you already have a job waiting in this public demo: "
+                                    "cancel it or wait until it starts")
+            try:
+                new_id = conn.execute(db.jobs.insert().values(
+                    kind=kind, key=key, params=params, session=session, status="queued", message="",
+                    cancel=False, created_at=time.time())).inserted_primary_key[0]
+            except sa.exc.IntegrityError:  # someone queued the same work a moment ago: join it
+                continue
+        return get(new_id, root)
+    raise QueueFull("the job queue is too busy right now: try again")
+
+
+def submit_training(config: TrainConfig, session: str | None = None, make_current: bool | None = None,
+                    limits: Limits | None = None, root: Path | None = None) -> Job:
+    """Train ``config`` in the background (or join the job that already does).
+    ``make_current``: make the result the current model for everyone; by
+    default locally yes, in the public demo never (the demo model stays)."""
+    limits = limits or current_limits()
+    limits.check(config)
+    if make_current is None:
+        make_current = not limits.demo
+    params = {"config": config.to_dict(), "make_current": make_current, "description": config.describe()}
+    meta = store.load_run_meta(config.key(), root)
+    if meta is None:
+        return submit("train", config.key(), params, session, limits, root)
+    # Trained before: nothing to run, the kept run is the result at once.
+    if make_current:
+        store.make_current(config.key(), root)
+    now = time.time()
+    with db.engine(root).begin() as conn:
+        job_id = conn.execute(db.jobs.insert().values(
+            kind="train", key=config.key(), params=params, session=session, status="done", cancel=False,
+            message="these settings were trained before: the kept run is reused", result=_train_result(meta, True),
+            created_at=now, started_at=now, finished_at=now)).inserted_primary_key[0]
+    return get(job_id, root)
+
+
+def _train_result(meta: dict[str, Any], cached: bool) -> dict[str, Any]:
+    return {"run": meta["key"], "cached": cached, "metrics": meta["metrics"],
+            "train_seconds": meta.get("train_seconds")}
+
+
+def submit_search(search: dict[str, Any], description: str, session: str | None = None,
+                  limits: Limits | None = None, root: Path | None = None) -> Job:
+    """A KerasTuner search in the background: ``search`` holds ``space`` (a
+    ``SearchSpace.to_dict()``), ``trials``, ``epochs`` and ``subset``."""
+    limits = limits or current_limits()
+    if not limits.tuning:
+        raise QueueFull("hyperparameter search is off in this public demo")
+    key = store.short_hash(json.dumps(search, sort_keys=True))
+    return submit("tune", key, {**search, "description": description}, session, limits, root)
+
+
+def ensure_warmup(root: Path | None = None, retry: bool = False) -> Job | None:
+    """With no model at all, train a draw-ready one (``WARMUP_PRESET``) once,
+    in the background, and make it the current model; returns that job, or
+    None when there is a model (or one was made at once from a kept run)."""
+    if store.current_run(root) is not None:
+        return None
+    config = PRESETS[WARMUP_PRESET]
+    if store.load_run_meta(config.key(), root) is not None:  # trained before: no job needed
+        store.make_current(config.key(), root)
+        return None
+    for job in list_jobs(root=root, session=WARMUP_SESSION)[:1]:
+        if job.active or (job.status == "failed" and not retry and time.time() - (job.finished_at or 0) < 60):
+            return job  # don't retry a failing warm-up in a loop
+    return submit("train", config.key(), {"config": config.to_dict(), "make_current": True,
+                                          "description": f"the {WARMUP_PRESET} starter model"},
+                  WARMUP_SESSION, LOCAL, root)
+
+
+def cancel(job_id: int, root: Path | None = None) -> None:
+    """Cancel a job: a queued one never starts; a running one is stopped by its runner."""
+    with db.engine(root).begin() as conn:
+        conn.execute(db.jobs.update().where(db.jobs.c.id == job_id, db.jobs.c.status == "queued")
+                     .values(status="cancelled", message="cancelled before it started", finished_at=time.time()))
+        conn.execute(db.jobs.update().where(db.jobs.c.id == job_id, db.jobs.c.status == "running")
+                     .values(cancel=True))
+
+
+# --- reading ----------------------------------------------------------------------
+
+
+def get(job_id: int, root: Path | None = None) -> Job | None:
+    jobs = list_jobs(root=root, ids=[job_id])
+    return jobs[0] if jobs else None
+
+
+def list_jobs(root: Path | None = None, session: str | None = None, ids: list[int] | None = None,
+              limit: int = 20) -> list[Job]:
+    """Jobs, newest first: all, one session's, or those with the given ids.
+    A running job whose process stopped beating is reported as interrupted."""
+    _mark_interrupted(root)
+    query = sa.select(db.jobs).order_by(db.jobs.c.id.desc()).limit(limit)
+    if session is not None:
+        query = query.where(db.jobs.c.session == session)
+    if ids is not None:
+        query = query.where(db.jobs.c.id.in_(ids))
+    with db.engine(root).connect() as conn:
+        rows = conn.execute(query).all()
+        queue = [r.id for r in conn.execute(sa.select(db.jobs.c.id).where(db.jobs.c.status == "queued")
+                                            .order_by(db.jobs.c.id))]
+    return [_job(r, queue.index(r.id) + 1 if r.id in queue else None) for r in rows]
+
+
+def running_keys(root: Path | None = None) -> set[str]:
+    """The run keys of the trainings queued or running: their files are in use."""
+    with db.engine(root).connect() as conn:
+        rows = conn.execute(sa.select(db.jobs.c.key).where(db.jobs.c.kind == "train",
+                                                           db.jobs.c.status.in_(db.ACTIVE)))
+        return {r.key for r in rows}
+
+
+def keep_within_quota(root: Path | None = None, limits: Limits | None = None) -> list[str]:
+    """Evict the least recently used runs and uploads beyond the disk quota
+    (never the current or demo model, never a queued or running job's run)."""
+    limits = limits or current_limits()
+    if not limits.disk_quota_bytes:
+        return []
+    protected = running_keys(root) | store.pinned_keys(root)
+    return store.enforce_quota(limits.disk_quota_bytes, protected, root)
+
+
+def _mark_interrupted(root: Path | None) -> None:
+    with db.engine(root).begin() as conn:
+        conn.execute(db.jobs.update().where(db.jobs.c.status == "running",
+                                            db.jobs.c.heartbeat < time.time() - STALE_S)
+                     .values(status="interrupted", finished_at=time.time(),
+                             message="interrupted: the server restarted while it ran; start it again"))
+
+
+def _update(job_id: int, root: Path | None, where_status: str | None = None, **values: Any) -> bool:
+    query = db.jobs.update().where(db.jobs.c.id == job_id)
+    if where_status is not None:
+        query = query.where(db.jobs.c.status == where_status)
+    with db.engine(root).begin() as conn:
+        return conn.execute(query.values(**values)).rowcount > 0
+
+
+def _finish(job_id: int, root: Path | None, status: str, message: str = "", result: Any = None) -> bool:
+    """End a running job (a no-op if something else ended it first)."""
+    return _update(job_id, root, "running", status=status, message=message, result=result,
+                   finished_at=time.time())
+
+
+# --- the runner (a thread in the server) -----------------------------------------
+
+_runners: dict[str, threading.Thread] = {}
+_runners_lock = threading.Lock()
+
+
+def ensure_runner(root: Path | None = None, workers: int | None = None) -> None:
+    """Start this process's runner for the work folder, once. It runs
+    ``workers`` jobs at a time (default: the limits', 1 on these 2 cores)."""
+    url = db.database_url(root)
+    with _runners_lock:
+        thread = _runners.get(url)
+        if thread is None or not thread.is_alive():
+            runner = Runner(root, workers or current_limits().workers)
+            thread = threading.Thread(target=runner.serve, name=f"mnist-lab-jobs:{url}", daemon=True)
+            thread.start()
+            _runners[url] = thread
+
+
+class Runner:
+    def __init__(self, root: Path | None, workers: int) -> None:
+        self.root = Path(root) if root is not None else store.workdir().resolve()
+        self.workers = workers
+        self.id = uuid.uuid4().hex
+        self.running: dict[int, tuple[subprocess.Popen, float]] = {}
+        self.limits = current_limits()
+
+    def serve(self) -> None:
+        idle_since = time.time()
+        while True:
+            try:
+                self.step()
+            except Exception:  # the database was busy or briefly gone: try again
+                log.exception("job runner")
+            if self.running:
+                idle_since = time.time()
+            elif time.time() - idle_since > IDLE_S and self._retire():
+                return
+            time.sleep(POLL_S)
+
+    def _retire(self) -> bool:
+        """End this runner if no job waits (checked under the lock that
+        ``ensure_runner`` takes, so a job queued meanwhile is never orphaned)."""
+        url = db.database_url(self.root)
+        with _runners_lock:
+            with db.engine(self.root).connect() as conn:
+                waiting = conn.execute(sa.select(sa.func.count()).where(db.jobs.c.status == "queued")).scalar()
+            if waiting:
+                return False
+            _runners.pop(url, None)
+            return True
+
+    def step(self) -> None:
+        for job_id, (proc, started) in list(self.running.items()):
+            job = get(job_id, self.root)
+            if proc.poll() is not None:
+                if _finish(job_id, self.root, "failed", _crash_message(proc.returncode)):
+                    self._discard_partial(job)
+                del self.running[job_id]
+                self._tidy()
+            elif job is None or job.cancel or job.status in ("cancelled", "interrupted"):
+                self._stop(proc)
+                _finish(job_id, self.root, "cancelled", "cancelled")
+                self._discard_partial(job)
+            elif self.limits.job_seconds and time.time() - started > self.limits.job_seconds:
+                self._stop(proc)
+                _finish(job_id, self.root, "failed", f"stopped after {self.limits.job_seconds // 60} minutes, "
+                                                     "the time limit of a job in this public demo")
+                self._discard_partial(job)
+        while len(self.running) < self.workers:
+            job_id = self._claim()
+            if job_id is None:
+                break
+            self.running[job_id] = (self._start(job_id), time.time())
+
+    def _claim(self) -> int | None:
+        """Take the oldest queued job (atomic: two runners never take the same)."""
+        with db.engine(self.root).begin() as conn:
+            job_id = conn.execute(sa.select(db.jobs.c.id).where(db.jobs.c.status == "queued")
+                                  .order_by(db.jobs.c.id).limit(1)).scalar()
+            if job_id is None:
+                return None
+            now = time.time()
+            taken = conn.execute(db.jobs.update().where(db.jobs.c.id == job_id, db.jobs.c.status == "queued")
+                                 .values(status="running", runner=self.id, started_at=now, heartbeat=now))
+            return job_id if taken.rowcount else None
+
+    def _start(self, job_id: int) -> subprocess.Popen:
+        logs = self.root / store.RUNS / ".jobs"
+        logs.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "MNIST_LAB_DIR": str(self.root), "MNIST_LAB_DATABASE_URL": db.database_url(self.root),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        with open(logs / f"{job_id}.log", "ab") as out:  # the details stay in the server's files
+            proc = subprocess.Popen([sys.executable, "-m", "model.jobs", str(job_id)], cwd=ROOT, env=env,
+                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        _update(job_id, self.root, pid=proc.pid)
+        return proc
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen) -> None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def _discard_partial(self, job: Job | None) -> None:
+        """A stopped training leaves no half-made run folder behind."""
+        if job is not None and job.kind == "train":
+            store.discard_incomplete_run(job.key, self.root)
+
+    def _tidy(self) -> None:
+        keep_within_quota(self.root, self.limits)
+
+
+def _crash_message(code: int | None) -> str:
+    if code is not None and code < 0 and -code == 9:
+        return "failed: the training process was killed (out of memory?)"
+    return f"failed: the training process stopped unexpectedly (exit code {code})"
+
+
+# --- the job's own process ----------------------------------------------------------
+
+
+def run(job_id: int, root: Path | None = None) -> None:
+    """Do job ``job_id`` here, writing progress, heartbeat and result to its row."""
+    from model.logs import first_line, quiet_tensorflow
+
+    quiet_tensorflow()
+    with contextlib.suppress(OSError):
+        os.nice(5)  # the server's visitors (drawing) come first
+    job = get(job_id, root)
+    if job is None or job.status != "running":
+        return
+    threading.Thread(target=_beat, args=(job_id, root, os.getppid()), daemon=True).start()
+    try:
+        result = (_train if job.kind == "train" else _search)(job, root)
+    except Exception as exc:  # one line for the visitor; the details go to the job's log
+        log.exception("job %s failed", job_id)
+        _finish(job_id, root, "failed", f"failed: {first_line(exc)}")
+    else:
+        _finish(job_id, root, "done", "done", result)
+
+
+def _beat(job_id: int, root: Path | None, parent: int) -> None:
+    """Heartbeat; and end this process if the server that started it is gone."""
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)
+        with contextlib.suppress(Exception):
+            _update(job_id, root, heartbeat=time.time())
+        time.sleep(HEARTBEAT_S)
+
+
+def _reporter(job_id: int, root: Path | None, every: float = 0.5):
+    last = [0.0]
+
+    def report(progress: dict[str, Any], force: bool = False) -> None:
+        now = time.time()
+        if force or now - last[0] >= every:
+            last[0] = now
+            _update(job_id, root, progress=progress, heartbeat=now)
+    return report
+
+
+def _train(job: Job, root: Path | None) -> dict[str, Any]:
+    from model.callbacks import ProgressCallback
+    from model.train import train
+
+    report = _reporter(job.id, root)
+    config = TrainConfig.from_dict(job.params["config"])
+    result = train(config, callbacks=[ProgressCallback(lambda p: report(p.to_dict(), p.event != "batch"), 0.5)],
+                   root=root, make_current=job.params.get("make_current", True))
+    return _train_result(result.meta, result.cached)
+
+
+def _search(job: Job, root: Path | None) -> dict[str, Any]:
+    from model.data import load_mnist
+    from model.tune import SearchSpace, search
+
+    report = _reporter(job.id, root)
+    rows: list[dict[str, Any]] = []
+    trials = int(job.params["trials"])
+
+    def progress(row: dict[str, Any]) -> None:
+        rows.append(row)
+        report({"trials_done": len(rows), "trials": trials, "rows": rows}, force=True)
+
+    report({"trials_done": 0, "trials": trials, "rows": []}, force=True)
+    x, y = load_mnist()[0]
+    subset = int(job.params["subset"])
+    result = search(SearchSpace.from_dict(job.params["space"]), max_trials=trials, epochs=int(job.params["epochs"]),
+                    data=(x[:subset], y[:subset]), progress=progress, root=root)
+    return {"table": _plain(result.table), "best_config": result.best_config.to_dict(),
+            "best_val_accuracy": result.best_val_accuracy, "reused": not rows}
+
+
+def _plain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return json.loads(json.dumps(rows, default=str))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(int(sys.argv[1]))

@@ -1,0 +1,225 @@
+"""Background jobs as a session sees them: its queued, running and finished
+jobs in the sidebar of every page, a job's live progress where it was
+started, and the starter model being made when the app has none.
+
+Live views are fragments that rerun every second while their job is queued
+or running, and rerun the whole page once when it ends."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from model import jobs, store
+from model.config import ConfigError, TrainConfig
+from model.jobs import Job
+from model.limits import auto_warmup, current_limits
+from pages.charts import line_chart, show_history
+from pages.guard import guarded
+from pages.models import session_id
+
+LIVE_S = 1.0
+
+
+def watch(job: Job) -> None:
+    """This session follows ``job`` (it started or joined it)."""
+    mine = st.session_state.setdefault("my_jobs", [])
+    if job.id not in mine:
+        mine.append(job.id)
+
+
+def start_training(config: TrainConfig, slot: str) -> None:
+    """Queue a training for this session (or join the same one); its job id
+    goes in ``st.session_state[slot]`` for the page to follow."""
+    try:
+        job = jobs.submit_training(config, session=session_id())
+    except (jobs.QueueFull, ConfigError) as exc:
+        st.error(f"Not started: {exc}", icon=":material/error:")
+        return
+    jobs.ensure_runner()
+    watch(job)
+    st.session_state[slot] = job.id
+
+
+def show_training(slot: str) -> None:
+    """The training in ``st.session_state[slot]``: live while it runs, then its result."""
+    job_id = st.session_state.get(slot)
+    if job_id is None or live(job_progress, job_id):
+        return
+    job = jobs.get(job_id)
+    if job is None:
+        return
+    if job.status != "done":
+        job_ended(job)
+        return
+    meta = store.load_run_meta(job.result["run"])
+    if meta is None:
+        st.warning("That run is no longer kept (the demo's disk quota removed it): train it again.")
+        return
+    a, b, c = st.columns(3)
+    a.metric("Test accuracy", f"{meta['metrics']['test_accuracy']:.2%}")
+    b.metric("Test loss", f"{meta['metrics']['test_loss']:.4f}")
+    c.metric("Training time", f"{meta.get('train_seconds', 0):.1f} s", help="Of the run that trained it.")
+    if job.result.get("cached"):
+        st.info("These settings were trained before: the saved run was reused, nothing was retrained.")
+    show_history(st, meta["history"])
+    if job.params.get("make_current"):
+        st.success(f"Saved as `mnist_model.h5` (kept run `{meta['key']}`); it is now the model the "
+                   "Evaluate and Draw pages use.")
+    else:
+        st.success(f"Kept as run `{meta['key']}`: it is now the model your Evaluate and Draw pages use "
+                   "(other visitors keep the demo model).")
+
+
+def my_jobs(limit: int = 6) -> list[Job]:
+    """The jobs that concern this session: in the public demo its own;
+    locally (one person) every job on the server, so a reload finds them."""
+    if current_limits().demo:
+        ids = st.session_state.get("my_jobs", [])
+        return jobs.list_jobs(ids=ids, limit=limit) if ids else []
+    return jobs.list_jobs(limit=limit)
+
+
+def adopt_finished_trainings() -> None:
+    """A training this session asked for becomes its model once done (in the
+    demo for this session only; locally it is the current model anyway)."""
+    from pages.models import DEFAULT
+
+    adopted = st.session_state.setdefault("adopted_jobs", set())
+    pending = [i for i in st.session_state.get("my_jobs", []) if i not in adopted]
+    for job in jobs.list_jobs(ids=pending) if pending else []:
+        if job.active:
+            continue
+        adopted.add(job.id)
+        if job.kind == "train" and job.status == "done":
+            st.session_state.model_key = job.result["run"] if current_limits().demo else DEFAULT
+
+
+def progress_text(job: Job) -> str:
+    p = job.progress or {}
+    if job.status == "queued":
+        return f"queued: number {job.position} in line"
+    if job.kind == "tune":
+        return f"trial {p.get('trials_done', 0)}/{p.get('trials', '?')} finished"
+    if not p.get("step"):
+        return "starting: loading data and building the model…"
+    epoch, epochs = p["epoch"], p["epochs"]
+    total = epochs * p["steps_per_epoch"]
+    return f"epoch {min(epoch + 1, epochs)}/{epochs} · step {p['step']:,}/{total:,} · {p['elapsed']:.0f} s"
+
+
+def fraction(job: Job) -> float:
+    p = job.progress or {}
+    if job.kind == "tune":
+        return min(1.0, p.get("trials_done", 0) / max(1, p.get("trials", 1)))
+    if not p.get("step"):
+        return 0.0
+    return min(1.0, p["step"] / max(1, p["epochs"] * p["steps_per_epoch"]))
+
+
+def live(view, job_id: int) -> bool:
+    """Run ``view(job)`` in a fragment that refreshes every second while the
+    job is not over; when it ends, the whole page reruns once to show the
+    result. False (and nothing shown) if the job is already over."""
+    job = jobs.get(job_id)
+    if job is None or not job.active:
+        return False
+
+    @st.fragment(run_every=LIVE_S)
+    @guarded
+    def refresh() -> None:
+        jobs.ensure_runner()
+        now = jobs.get(job_id)
+        if now is None or not now.active:
+            st.rerun()
+        view(now)
+
+    refresh()
+    return True
+
+
+def job_progress(job: Job) -> None:
+    """A queued or running job: where it stands, its curves, and Cancel."""
+    if job.status == "queued":
+        st.info(f"Queued: number {job.position} in line; it starts when the jobs before it end. "
+                "You can leave this page: it runs anyway.", icon=":material/hourglass_top:")
+    else:
+        st.progress(fraction(job), text=f"Running: {progress_text(job)}. You can leave this page: it runs anyway.")
+        p = job.progress or {}
+        if job.kind == "train":
+            left, right = st.columns(2)
+            if p.get("batch_steps"):
+                line_chart(left, p["batch_steps"], {"loss": p["batch_loss"], "accuracy": p["batch_accuracy"]},
+                           x_title="step", title="Training batches (running mean of the epoch)")
+            if p.get("epoch_logs"):
+                names = p["epoch_logs"][0]
+                show_history(right, {n: [logs[n] for logs in p["epoch_logs"]] for n in names})
+        elif p.get("rows"):
+            st.dataframe(p["rows"], hide_index=True)
+    st.button("Cancel", key=f"cancel_{job.id}", on_click=jobs.cancel, args=(job.id,), icon=":material/cancel:")
+
+
+def job_ended(job: Job) -> None:
+    """A job that did not finish: why, in one line."""
+    if job.status == "cancelled":
+        st.warning(f"Cancelled: {job.title}.", icon=":material/cancel:")
+    elif job.status != "done":
+        st.error(f"{job.title}: {job.message}", icon=":material/error:")
+
+
+def jobs_sidebar() -> None:
+    """The session's jobs, in the sidebar of every page, live while any runs."""
+    mine = my_jobs()
+    if not mine:
+        return
+    active = any(j.active for j in mine)
+    with st.sidebar:
+        st.fragment(run_every=2 * LIVE_S if active else None)(guarded(_jobs_panel))()
+
+
+def _jobs_panel() -> None:
+    mine = my_jobs()
+    was_active = set(st.session_state.get("active_jobs", []))
+    st.session_state.active_jobs = [j.id for j in mine if j.active]
+    if was_active - set(st.session_state.active_jobs):  # one ended: show its result on the page
+        st.rerun()
+    st.caption("Jobs")
+    for job in mine:
+        if job.active:
+            st.progress(fraction(job), text=f"{job.title}: {progress_text(job)}")
+        elif job.status == "done":
+            metrics = (job.result or {}).get("metrics") or {}
+            score = f" · {metrics['test_accuracy']:.2%}" if "test_accuracy" in metrics else ""
+            st.caption(f":material/check_circle: {job.title}{score}")
+        else:
+            st.caption(f":material/error: {job.title}: {job.message or job.status}")
+
+
+def getting_ready() -> None:
+    """No model at all: the starter model is trained once, in the background,
+    for everyone; this shows its progress, then the page reruns with it."""
+    if not auto_warmup() and not st.session_state.get("warmup_requested"):
+        st.info("No model yet: train one on the Train page, or the starter model right here.",
+                icon=":material/info:")
+        if st.button(f"Train the starter model ({jobs.WARMUP_PRESET}, about half a minute)", type="primary",
+                     key="train_default"):
+            st.session_state.warmup_requested = True
+            st.rerun()
+        return
+    job = jobs.ensure_warmup(retry=st.session_state.pop("warmup_retry", False))
+    if job is None:  # made at once from a kept run
+        st.rerun()
+    jobs.ensure_runner()
+    if job.status == "failed":
+        st.error(f"The starter model could not be trained: {job.message}", icon=":material/error:")
+        if st.button("Try again", key="warmup_retry_button"):
+            st.session_state.warmup_retry = True
+            st.rerun()
+        return
+    if not live(_starter_progress, job.id):
+        st.rerun()
+
+
+def _starter_progress(job: Job) -> None:
+    st.info("Getting ready: the app is training its starter model, once for everyone "
+            "(about half a minute). The page continues by itself.", icon=":material/hourglass_top:")
+    st.progress(fraction(job), text=progress_text(job))
