@@ -278,12 +278,15 @@ def ensure_runner(root: Path | None = None, workers: int | None = None) -> None:
 
 
 class Runner:
-    def __init__(self, root: Path | None, workers: int) -> None:
+    """Starts queued jobs (``workers`` at a time), watches them, and stops
+    those cancelled or over the time budget; ``step`` does one round."""
+
+    def __init__(self, root: Path | None, workers: int, limits: Limits | None = None) -> None:
         self.root = Path(root) if root is not None else store.workdir().resolve()
         self.workers = workers
         self.id = uuid.uuid4().hex
         self.running: dict[int, tuple[subprocess.Popen, float]] = {}
-        self.limits = current_limits()
+        self.limits = limits or current_limits()
 
     def serve(self) -> None:
         idle_since = time.time()

@@ -1,0 +1,198 @@
+"""Background jobs (model.jobs) with real job processes: a training runs to
+its end in its own process, the same work is queued once, the queue is
+bounded, Cancel and the time budget stop a running job and leave no half-made
+run, a crashed job is reported, a job whose server died is reported as
+interrupted; and the files a job writes (the atomic current-model switch, the
+disk quota)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from model import db, jobs, store
+from model.config import TrainConfig
+from model.limits import DEMO, LOCAL
+
+QUICK = TrainConfig(epochs=1, batch_size=256, learning_rate=0.1)  # about 2 s of training
+LONG = TrainConfig(epochs=200, batch_size=32)  # far longer than any test waits
+
+
+def drive(runner: jobs.Runner, job_id: int, until, timeout: float = 120) -> jobs.Job:
+    """Run the runner's rounds until ``until(job)`` holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runner.step()
+        job = jobs.get(job_id, runner.root)
+        if until(job):
+            return job
+        assert time.monotonic() < deadline, f"timed out: {job}"
+        time.sleep(0.2)
+
+
+def over(job: jobs.Job) -> bool:
+    return not job.active
+
+
+def test_a_training_job_runs_in_its_own_process_to_its_end(lab_dir):
+    job = jobs.submit_training(QUICK, session="a", limits=LOCAL)
+    assert job.status == "queued" and job.position == 1
+    runner = jobs.Runner(lab_dir, workers=1, limits=LOCAL)
+    running = drive(runner, job.id, lambda j: j.status == "running")
+    assert runner.running[job.id][0].pid != os.getpid()
+    done = drive(runner, job.id, over)
+    assert done.status == "done", done.message
+    assert done.result["run"] == QUICK.key() and done.result["metrics"]["test_accuracy"] > 0.85
+    assert done.progress["epoch"] == 1 and done.progress["event"] == "end"
+    assert store.current_run(lab_dir).key == QUICK.key()  # locally: the new current model
+    assert running.started_at is not None and done.finished_at >= running.started_at
+
+
+def test_the_same_settings_join_one_job_and_a_kept_run_needs_none(lab_dir):
+    first = jobs.submit_training(QUICK, session="a", limits=LOCAL)
+    second = jobs.submit_training(QUICK, session="b", limits=LOCAL)
+    assert second.id == first.id
+    drive(jobs.Runner(lab_dir, 1, LOCAL), first.id, over)
+    again = jobs.submit_training(QUICK, session="c", limits=LOCAL)
+    assert again.id != first.id and again.status == "done" and again.result["cached"]
+
+
+def test_in_the_demo_a_visitors_training_never_replaces_the_demo_model(lab_dir):
+    job = jobs.submit_training(QUICK, session="visitor", limits=DEMO)
+    assert job.params["make_current"] is False
+    done = drive(jobs.Runner(lab_dir, 1, DEMO), job.id, over)
+    assert done.status == "done"
+    assert store.current_run(lab_dir) is None  # nothing became current for everyone
+    assert store.load_run_meta(QUICK.key(), lab_dir) is not None  # but the run is kept
+
+
+def test_the_queue_is_bounded_and_first_come_first_served(lab_dir):
+    small = dataclasses.replace(LOCAL, max_queue=2)
+    a = jobs.submit_training(QUICK, limits=small)
+    b = jobs.submit_training(dataclasses.replace(QUICK, seed=1), limits=small)
+    with pytest.raises(jobs.QueueFull, match="queue is full"):
+        jobs.submit_training(dataclasses.replace(QUICK, seed=2), limits=small)
+    assert [j.position for j in jobs.list_jobs(lab_dir)] == [2, 1]
+    runner = jobs.Runner(lab_dir, 1, small)
+    runner.step()
+    assert jobs.get(a.id).status == "running" and jobs.get(b.id).status == "queued"
+    assert jobs.get(b.id).position == 1
+    jobs.cancel(a.id)
+    jobs.cancel(b.id)
+    drive(runner, a.id, over)
+
+
+def test_in_the_demo_a_session_has_one_waiting_job(lab_dir):
+    jobs.submit_training(QUICK, session="s", limits=DEMO)
+    with pytest.raises(jobs.QueueFull, match="already have a job waiting"):
+        jobs.submit_training(dataclasses.replace(QUICK, seed=1), session="s", limits=DEMO)
+    jobs.submit_training(dataclasses.replace(QUICK, seed=1), session="other", limits=DEMO)
+
+
+def test_cancel_stops_a_running_job_and_leaves_no_half_made_run(lab_dir):
+    job = jobs.submit_training(LONG, limits=LOCAL)
+    runner = jobs.Runner(lab_dir, 1, LOCAL)
+    drive(runner, job.id, lambda j: (j.progress or {}).get("step", 0) > 0)
+    proc = runner.running[job.id][0]
+    assert store.run_dir(LONG.key(), lab_dir).exists()  # TensorBoard logs are being written
+    jobs.cancel(job.id)
+    ended = drive(runner, job.id, over)
+    assert ended.status == "cancelled"
+    assert proc.poll() is not None  # the process is gone
+    assert not store.run_dir(LONG.key(), lab_dir).exists()
+    assert not store.training_busy(lab_dir)
+
+
+def test_cancel_of_a_queued_job_means_it_never_starts(lab_dir):
+    job = jobs.submit_training(QUICK, limits=LOCAL)
+    jobs.cancel(job.id)
+    runner = jobs.Runner(lab_dir, 1, LOCAL)
+    runner.step()
+    assert jobs.get(job.id).status == "cancelled" and not runner.running
+
+
+def test_the_time_budget_stops_a_job(lab_dir):
+    budget = dataclasses.replace(LOCAL, job_seconds=1)
+    job = jobs.submit_training(LONG, limits=budget)
+    ended = drive(jobs.Runner(lab_dir, 1, budget), job.id, over)
+    assert ended.status == "failed" and "time limit" in ended.message
+
+
+def test_a_job_process_that_dies_is_reported_in_one_line(lab_dir):
+    job = jobs.submit_training(LONG, limits=LOCAL)
+    runner = jobs.Runner(lab_dir, 1, LOCAL)
+    drive(runner, job.id, lambda j: j.status == "running")
+    os.kill(runner.running[job.id][0].pid, signal.SIGKILL)  # as the out-of-memory killer would
+    ended = drive(runner, job.id, over)
+    assert ended.status == "failed" and "killed" in ended.message and "\n" not in ended.message
+    assert not store.run_dir(LONG.key(), lab_dir).exists()
+
+
+def test_a_job_whose_server_died_is_reported_as_interrupted(lab_dir):
+    job = jobs.submit_training(QUICK, limits=LOCAL)
+    stale = time.time() - jobs.STALE_S - 1
+    with db.engine().begin() as conn:  # as a server killed mid-job leaves it
+        conn.execute(db.jobs.update().values(status="running", started_at=stale, heartbeat=stale))
+    ended = jobs.get(job.id)
+    assert ended.status == "interrupted" and "restarted" in ended.message
+    assert jobs.submit_training(QUICK, limits=LOCAL).id != job.id  # and it can be asked for again
+
+
+def test_the_database_schema_is_versioned(lab_dir):
+    import sqlalchemy as sa
+
+    with db.engine().connect() as conn:
+        assert conn.execute(sa.select(db.schema_version.c.version)).scalars().all() == [db.SCHEMA_VERSION]
+
+
+# --- files ------------------------------------------------------------------------
+
+
+def test_readers_always_see_the_current_model_and_its_sidecar_as_one(lab_dir, default_run):
+    import shutil
+
+    shutil.copytree(default_run.path.parent / "models", lab_dir / "models")
+    key = default_run.meta["key"]
+    other = "copy-of-" + key
+    shutil.copytree(store.run_dir(key, lab_dir), store.run_dir(other, lab_dir))
+    meta = store.read_json(store.run_dir(other, lab_dir) / "meta.json")
+    store.write_json(store.run_dir(other, lab_dir) / "meta.json", {**meta, "key": other})
+    store.make_current(key, lab_dir)
+    stop, seen = threading.Event(), []
+
+    def switch() -> None:
+        while not stop.is_set():
+            for k in (key, other):
+                store.make_current(k, lab_dir)
+
+    thread = threading.Thread(target=switch)
+    thread.start()
+    try:
+        for _ in range(2000):
+            current = store.current_run(lab_dir)
+            seen.append(current.key)
+            assert current.meta["key"] == current.key == current.path.parent.name
+    finally:
+        stop.set()
+        thread.join()
+    assert set(seen) == {key, other}
+    assert (lab_dir / "mnist_model.h5").read_bytes() == store.run_model_path(other, lab_dir).read_bytes()
+
+
+def test_the_disk_quota_evicts_the_least_recently_used_run_first(lab_dir):
+    for i, key in enumerate(("old", "pinned", "recent")):
+        folder = store.run_dir(key, lab_dir)
+        folder.mkdir(parents=True)
+        (folder / "model.h5").write_bytes(b"x" * 1000)
+        os.utime(folder / "model.h5", (1000 + i, 1000 + i))
+        os.utime(folder, (1000 + i, 1000 + i))
+    store.touch_run("recent", lab_dir)
+    evicted = store.enforce_quota(2000, protected={"pinned"}, root=lab_dir)
+    assert evicted == ["old"]
+    assert store.enforce_quota(500, protected={"pinned"}, root=lab_dir) == ["recent"]
+    assert store.run_dir("pinned", lab_dir).exists()
