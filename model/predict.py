@@ -6,17 +6,16 @@
     probs = predict_proba(model, canvas_to_mnist(canvas_rgba))   # shape (10,)
 
 Any Keras classifier with input (784,), (28, 28) or (28, 28, 1) and 10
-softmax outputs loads. A file that carries code (a ``Lambda`` layer, a custom
-or non-Keras class) is refused before Keras reads it, and Keras' own safe mode
-stays on as a second guard.
+softmax outputs loads. Before Keras reads a file, ``model.untrusted`` checks
+it statically: only allowlisted layers, nothing that carries code (a ``Lambda``
+layer, a custom or non-Keras class), bounded sizes; Keras' own safe mode stays
+on as a second guard. Uploads are opened in a child process under memory and
+time limits (``model.sandbox``).
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -24,107 +23,47 @@ from model.logs import first_line
 
 INPUT_SHAPES = {(784,), (28, 28), (28, 28, 1)}
 MAX_MODEL_BYTES = 200 * 1024 * 1024
-CODE_CLASSES = {"Lambda", "TFOpLambda", "SlicingOpLambda", "TFLambda"}
 
 
 class InvalidModelError(ValueError):
     """The file is not a usable, safe digit classifier; the message says why."""
 
 
-def load_classifier(path: str | Path, max_bytes: int = MAX_MODEL_BYTES):
+def load_classifier(path: str | Path, max_bytes: int = MAX_MODEL_BYTES, name: str | None = None,
+                    own: bool = False):
     """Load a ``.h5`` or ``.keras`` digit classifier, checked and ready to predict.
-    Raises ``InvalidModelError`` (a ``ValueError``) for anything else."""
+    Raises ``InvalidModelError`` (a ``ValueError``) for anything else. The file
+    passes ``model.untrusted``'s static checks (allowlisted layers, no code,
+    bounded sizes) before Keras reads it; messages call it ``name`` (default:
+    its own name, e.g. the upload's name for a temporary copy). ``own=True``
+    (a run this lab saved) skips the size bounds: the training limits bound
+    those models, and a local MLP may be larger than an upload may be."""
+    from model import untrusted
+
     path = Path(path)
+    name = name or path.name
     if not path.is_file():
-        raise InvalidModelError(f"no model file at {path}")
+        raise InvalidModelError(f"no model file at {name if name != path.name else path}")
     size = path.stat().st_size
     if size > max_bytes:
-        raise InvalidModelError(f"{path.name} is {size / 2**20:.0f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
-    check_no_code(read_model_config(path))
+        raise InvalidModelError(f"{name} is {size / 2**20:.0f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
+    untrusted.check_file(path, name, sizes=not own)
     import keras
 
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:
-        raise InvalidModelError(f"{path.name} could not be loaded as a Keras model: {first_line(exc)}") from None
-    check_classifier(model)
-    return model
-
-
-def read_model_config(path: Path) -> Any:
-    """The model's architecture as stored in the file, read without building it."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".keras":
-            with zipfile.ZipFile(path) as z:
-                return json.loads(z.read("config.json"))
-        if suffix in (".h5", ".hdf5"):
-            import h5py
-
-            with h5py.File(path, "r") as f:
-                raw = f.attrs.get("model_config")
-                if raw is None:
-                    raise InvalidModelError(f"{path.name} holds weights only, no model architecture")
-                return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    except InvalidModelError:
+    except MemoryError:
         raise
     except Exception as exc:
-        raise InvalidModelError(f"{path.name} is not a readable model file: {first_line(exc)}") from None
-    raise InvalidModelError(f"{path.name}: expected a .h5 or .keras file")
-
-
-def check_no_code(config: Any) -> None:
-    """Refuse any object in the config that would run or import code:
-    Lambda layers, classes registered as custom objects, non-Keras modules."""
-    for node in _walk(config):
-        name = node.get("class_name")
-        if not isinstance(name, str):
-            continue
-        module = node.get("module")
-        registered = node.get("registered_name")
-        if name in CODE_CLASSES or name == "__lambda__":
-            raise InvalidModelError(f"the model contains a {name.strip('_')} layer, which runs code; it is refused")
-        if ">" in name:
-            raise InvalidModelError(f"the model uses the custom object {name}; custom code is refused")
-        if module is not None and not (isinstance(module, str) and module.split(".")[0] == "keras"):
-            raise InvalidModelError(f"the model uses {name} from {module!r}, which is not part of Keras; it is refused")
-        if isinstance(registered, str) and ">" in registered:
-            raise InvalidModelError(f"the model uses the custom object {registered}; custom code is refused")
-        if name == "function" and node.get("config") not in _KERAS_FUNCTIONS:
-            raise InvalidModelError(f"the model references the function {node.get('config')!r}; it is refused")
-        if module is None and not _is_builtin(name):
-            raise InvalidModelError(f"the model uses {name}, which is not a Keras class; it is refused")
-
-
-_INTERNAL_NAMES = {"Functional", "Sequential", "Model", "__keras_tensor__", "__tuple__", "function",
-                   "__numpy__", "__bytes__", "__typespec__", "__tensor__"}
-
-
-def _is_builtin(name: str) -> bool:
-    """A class a legacy (module-less) config may name: one of Keras' own."""
-    if name in _INTERNAL_NAMES:
-        return True
-    import keras
-
-    namespaces = (keras.layers, keras.initializers, keras.regularizers, keras.constraints, keras.optimizers,
-                  keras.optimizers.schedules, keras.losses, keras.metrics, keras.dtype_policies)
-    return any(isinstance(getattr(ns, name, None), type) for ns in namespaces)
-
-
-_KERAS_FUNCTIONS = {"relu", "sigmoid", "softmax", "tanh", "elu", "selu", "gelu", "linear", "swish",
-                    "silu", "softplus", "softsign", "exponential", "leaky_relu", "relu6", "mish",
-                    "hard_sigmoid", "hard_silu", "log_softmax", "categorical_crossentropy",
-                    "sparse_categorical_crossentropy", "mean_squared_error"}
-
-
-def _walk(node: Any):
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
+        if any(word in str(exc) for word in ("MemoryError", "Unable to allocate", "bad_alloc")):
+            raise MemoryError(first_line(exc)) from exc  # Keras wraps it; the sandbox reports memory
+        message = first_line(exc).replace(str(path), name).replace(path.name, name)
+        raise InvalidModelError(f"{name} could not be loaded as a Keras model: {message}") from None
+    try:
+        check_classifier(model)
+    except InvalidModelError as exc:
+        raise InvalidModelError(f"{name}: {exc}") from None
+    return model
 
 
 def check_classifier(model) -> None:

@@ -177,7 +177,9 @@ def test_demo_limits():
 def test_missing_sidecar_is_reported_but_the_model_still_serves(lab_with_model):
     from test_pages import open_page, texts
 
-    (lab_with_model / "mnist_model.json").unlink()
+    from model import store
+
+    (lab_with_model / store.CURRENT_LINK / "meta.json").unlink()
     at = open_page("draw")
     assert "sidecar" in texts(at)
     assert "Draw a digit" in texts(at)
