@@ -4,9 +4,10 @@ The MLP takes flattened images (784,), as the seed's ``mnist_model.h5`` does;
 the CNN takes (28, 28, 1). Augmentation (``augmentation``) is not part of the
 model: it distorts the training batches in the input pipeline
 (``model.train.make_dataset``) while the model trains. Batch normalization
-trains with TensorFlow's fused kernel (``FusedBatchNormalization``) and is
-saved as Keras' own layer (``with_keras_layers``), so saved models need
-nothing from here.
+trains with TensorFlow's fused kernel (``FusedBatchNormalization``); once
+fitted, the layers become Keras' own (``with_keras_layers``, called by
+``model.train.fit`` and ``model.tune``), so every model the API returns saves
+as plain Keras and needs nothing from here.
 """
 
 from __future__ import annotations
@@ -75,19 +76,16 @@ class FusedBatchNormalization(layers.BatchNormalization):
 
 
 def with_keras_layers(model: keras.Model) -> keras.Model:
-    """``model``, or a copy of it with the same weights in which every
-    ``FusedBatchNormalization`` is Keras' ``BatchNormalization``: what gets
-    saved and exported, so that plain Keras (or TFLite) opens it."""
-    if not any(isinstance(layer, FusedBatchNormalization) for layer in model.layers):
-        return model
-
-    def keras_layer(layer):
-        cls = layers.BatchNormalization if isinstance(layer, FusedBatchNormalization) else type(layer)
-        return cls.from_config(layer.get_config())
-
-    copy = keras.models.clone_model(model, clone_function=keras_layer)
-    copy.set_weights(model.get_weights())
-    return copy
+    """``model`` with every ``FusedBatchNormalization`` turned into Keras'
+    ``BatchNormalization``, in place: the fused layer only overrides how a
+    training step computes (no weights, no config of its own), so the same
+    layer objects, weights, optimizer and compiled state carry on, and the
+    model saves and exports as plain Keras (or TFLite). Cheap, and a no-op
+    for a model without fused layers."""
+    for layer in model.layers:
+        if type(layer) is FusedBatchNormalization:
+            object.__setattr__(layer, "__class__", layers.BatchNormalization)
+    return model
 
 
 def augmentation(strength: float, seed: int) -> keras.Sequential:

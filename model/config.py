@@ -18,6 +18,12 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu")
 SCHEDULES = ("constant", "cosine", "onecycle")
 DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.001}
 
+# The version of the code that trains (architectures, fit, data pipeline): part
+# of every run's key, so a run trained by older code is never reused as "the
+# same settings" once that code changed. Bump it with any change that can
+# change a trained model.
+RECIPE_VERSION = 2
+
 MAX_EPOCHS = 200
 MAX_UNITS = 4096
 TRAIN_SIZE = 60_000
@@ -156,8 +162,9 @@ class TrainConfig:
             d.pop("momentum"), d.pop("nesterov")
         if self.optimizer != "adamw":
             d.pop("weight_decay")
-        if not self.label_smoothing:  # added later: off, it leaves earlier runs' keys as they were
+        if not self.label_smoothing:
             d.pop("label_smoothing")
+        d["recipe"] = RECIPE_VERSION
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,21 +75,24 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 20
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__.split("\n")[0])
+    from model.cli import FAILED, Parser, fail, start_tensorflow
+
+    parser = Parser(prog="python -m model.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("path", help="a .h5 or .keras model file")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log messages")
     args = parser.parse_args(argv)
     from model.data import DataUnavailableError, load_mnist
-    from model.logs import quiet_tensorflow
     from model.predict import InvalidModelError, load_classifier
 
-    quiet_tensorflow()
     try:
+        start_tensorflow(verbose=args.verbose)
         model = load_classifier(args.path)
         _, (x_test, y_test) = load_mnist()
+        result = evaluate(model, x_test, y_test)
     except (InvalidModelError, DataUnavailableError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    result = evaluate(model, x_test, y_test)
+        return fail(exc, FAILED)
+    except Exception as exc:  # one line, never a traceback
+        return fail(f"the evaluation failed: {exc}", FAILED)
     print(f"test loss {result.loss:.4f}  test accuracy {result.accuracy:.4f}")
     print("per-class accuracy  " + "  ".join(f"{d}: {a:.3f}" for d, a in enumerate(result.per_class_accuracy)))
     return 0

@@ -33,16 +33,6 @@ def scale_images(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float32) / 255.0
 
 
-def flatten(x: np.ndarray) -> np.ndarray:
-    """Images (N, 28, 28) to rows (N, 784): the seed's MLP input."""
-    return np.asarray(x).reshape(len(x), SIZE * SIZE)
-
-
-def one_hot(y: np.ndarray, classes: int = 10) -> np.ndarray:
-    """Integer labels to one-hot float32 rows."""
-    return np.eye(classes, dtype=np.float32)[np.asarray(y, dtype=np.int64)]
-
-
 def to_grayscale(image: np.ndarray) -> np.ndarray:
     """A canvas image (H, W, 4) RGBA, (H, W, 3) RGB or (H, W) gray, uint8 or
     float, to float32 brightness in [0, 1]: light ink on a dark background."""

@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 
 from model import store
-from model.config import PRESETS, ConfigError, TrainConfig, parse_sizes
+from model.cli import FAILED, Parser, fail, sizes_argument, start_tensorflow
+from model.config import PRESETS, ConfigError, TrainConfig
 from model.data import Split, load_mnist
 from model.evaluate import test_metrics
-from model.preprocess import one_hot, scale_images
+from model.preprocess import scale_images
 
 log = logging.getLogger("mnist_lab")
 
@@ -71,9 +72,10 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None
     each epoch anew, by a background thread while the model trains on the batch
     before: the core the training step leaves idle does it (1.2x faster than
     augmentation layers inside the model, measured on the strong CNN)."""
+    import keras
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((x, one_hot(y)))
+    ds = tf.data.Dataset.from_tensor_slices((x, keras.utils.to_categorical(y, 10).astype(np.float32)))
     if seed is not None:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
@@ -91,36 +93,68 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None
 
 
 def fit(config: TrainConfig, train_data: Split, callbacks: Sequence[Any] = (), log_dir: Path | None = None):
-    """Build and fit a model on ``train_data`` (uint8 images, int labels).
-    Returns ``(model, history)``, history being per-epoch metric lists.
-    With ``log_dir``, TensorBoard logs of every epoch are written there."""
+    """Build and fit a model on ``train_data`` (uint8 images, int labels); its
+    last ``config.validation_split`` part, if any, is held out to validate.
+    Returns ``(model, history)``, history being per-epoch metric lists, and the
+    model holding only Keras' own layers (``with_keras_layers``): it saves as
+    plain Keras. With ``log_dir``, TensorBoard logs of every epoch are written there."""
+    from model.architectures import with_keras_layers
+
+    x, y = np.asarray(train_data[0]), np.asarray(train_data[1])
+    n_val = max(1, int(len(x) * config.validation_split)) if config.validation_split else 0
+    model = build_compiled(config, n_train=len(x) - n_val)
+    validation = (x[-n_val:], y[-n_val:]) if n_val else None
+    history = fit_model(model, config, (x[:len(x) - n_val], y[:len(y) - n_val]), validation, callbacks, log_dir)
+    return with_keras_layers(model), history
+
+
+def build_compiled(config: TrainConfig, n_train: int):
+    """The network ``config`` describes, seeded, built in the distribution
+    strategy's scope and compiled for ``n_train`` training images: the start
+    of every training and of every tuning trial."""
     import keras
 
     from model.architectures import build_model, compile_model
     from model.distribute import strategy_scope
 
-    x, y = np.asarray(train_data[0]), np.asarray(train_data[1])
-    n_val = max(1, int(len(x) * config.validation_split)) if config.validation_split else 0
     keras.utils.set_random_seed(config.seed)
     with strategy_scope():  # every local GPU when there are 2 or more; else a no-op
         model = build_model(config)
-        compile_model(model, config, steps_per_epoch=-(-(len(x) - n_val) // config.batch_size))
-    x = model_inputs(x, model.input_shape[1:])
+        compile_model(model, config, steps_per_epoch=-(-n_train // config.batch_size))
+    return model
+
+
+EARLY_STOPPING_MONITOR = "val_accuracy"  # what early stopping watches, and what tuning scores
+
+
+def fit_model(model, config: TrainConfig, train_data: Split, validation_data: Split | None = None,
+              callbacks: Sequence[Any] = (), log_dir: Path | None = None) -> dict[str, list[float]]:
+    """The one fit loop of training (``fit``) and tuning (``model.tune``):
+    ``model`` trained on ``train_data`` (uint8 or float images, int labels)
+    for ``config.epochs`` epochs, validated on ``validation_data``. With
+    ``config.early_stopping``, training stops after that many epochs without
+    a better validation accuracy, and the model is left with the weights of
+    its best epoch. Returns the per-epoch metric lists."""
+    import keras
+
+    shape = model.input_shape[1:]
+    x, y = model_inputs(np.asarray(train_data[0]), shape), np.asarray(train_data[1])
     validation = None
-    if n_val:
-        x, y, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
-        validation = make_dataset(x_val, y_val, 1000, seed=None)
+    if validation_data is not None:
+        validation = make_dataset(model_inputs(np.asarray(validation_data[0]), shape),
+                                  np.asarray(validation_data[1]), 1000, seed=None)
     all_callbacks = list(callbacks)
     if log_dir is not None and importlib.util.find_spec("tensorboard") is not None:
         all_callbacks.append(keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch", profile_batch=0,
                                                          write_graph=False))
-    if config.early_stopping:
+    if config.early_stopping and validation is not None:
         all_callbacks.append(keras.callbacks.EarlyStopping(
-            patience=config.early_stopping, restore_best_weights=True))
+            monitor=EARLY_STOPPING_MONITOR, mode="max", patience=config.early_stopping,
+            restore_best_weights=True))
     training = make_dataset(x, y, config.batch_size, config.seed, config.augment)
     history = model.fit(training, epochs=config.epochs, validation_data=validation, callbacks=all_callbacks,
                         shuffle=False, verbose=0)
-    return model, {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
 def versions() -> dict[str, str]:
@@ -132,10 +166,10 @@ def versions() -> dict[str, str]:
 
 
 def train(config: TrainConfig = TrainConfig(), callbacks: Sequence[Any] = (),
-          root: Path | None = None, out: Path | None = None) -> TrainResult:
+          root: Path | None = None, out: Path | None = None, make_current: bool = True) -> TrainResult:
     """Train ``config`` on MNIST (or reuse the run that already did), keep the
-    run in the registry, and make it the current model (``out``, default
-    ``mnist_model.h5`` in the work folder)."""
+    run in the registry, and (``make_current``) make it the current model,
+    ``mnist_model.h5`` in the work folder; ``out``: also save it there."""
     key = config.key()
     folder = store.run_dir(key, root)
     # Sessions asking for the same settings wait here and share one training.
@@ -150,7 +184,7 @@ def train(config: TrainConfig = TrainConfig(), callbacks: Sequence[Any] = (),
             with store.file_lock(store.training_lock_path(root)):  # one training at a time
                 model, meta = _train_new(config, callbacks, log_dir=folder / "logs")
                 store.save_run(model, meta, root)
-    path = store.make_current(key, root)
+    path = store.make_current(key, root) if make_current else store.run_model_path(key, root)
     if out is not None and Path(out).resolve() != path.resolve():
         store.save_model(model, Path(out))
         store.write_json(store.sidecar_path(Path(out)), meta)
@@ -180,21 +214,18 @@ def _train_new(config: TrainConfig, callbacks: Sequence[Any], log_dir: Path):
 
 # --- command line -----------------------------------------------------------
 
-def sizes_argument(text: str) -> tuple[int, ...]:
-    """An argparse ``type``: comma-separated whole numbers."""
-    try:
-        return parse_sizes(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _parse_optional_float(text: str) -> float | None:
-    return None if text.lower() in ("", "default", "none") else float(text)
+    if text.strip().lower() in ("", "default", "none"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'default', got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     """One flag per ``TrainConfig`` field, named after it, defaulting to it."""
-    parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python -m model.train", description=__doc__.split("\n")[0])
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         default = f.default
@@ -243,18 +274,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = TrainConfig(**args)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    from model.callbacks import ProgressCallback
-    from model.logs import quiet_tensorflow
-
-    quiet_tensorflow(verbose=verbose)
+        return fail(exc)
     print(f"training {config.describe()}", flush=True)
     try:
+        start_tensorflow(verbose=verbose)
+        from model.callbacks import ProgressCallback
+
         result = train(config, callbacks=[] if quiet else [ProgressCallback(_print_progress, 5.0)], out=out)
     except Exception as exc:  # one line, never a traceback
-        print(f"error: training failed: {exc}", file=sys.stderr)
-        return 1
+        return fail(f"training failed: {exc}", FAILED)
     m = result.metrics
     note = " (same settings as an earlier run: reused it)" if result.cached else ""
     print(f"test loss {m['test_loss']:.4f}  test accuracy {m['test_accuracy']:.4f}{note}")

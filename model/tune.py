@@ -1,9 +1,7 @@
 """Hyperparameter search with KerasTuner: which architecture, layer sizes,
 optimizer, learning rate, dropout and batch size train the best classifier.
 
-    python -m model.tune --trials 5 --epochs 2                  # MLPs and CNNs
-    python -m model.tune --trials 8 --epochs 1 --architectures mlp --subset 10000
-    python -m model.tune --trials 10 --optimizers adam --learning-rate 3e-4,3e-3 --batch-sizes 64,128
+    python -m model.tune --trials 5 --epochs 2                  # MLPs and CNNs (model/tune_cli.py)
 
 From Python::
 
@@ -17,10 +15,12 @@ From Python::
     train(dataclasses.replace(result.best_config, epochs=10))  # ... or for longer
 
 Each trial is a ``TrainConfig`` (the ``base`` config with the trial's choices
-put in), built and compiled by ``model.architectures`` exactly as
-``model.train`` does, and trained for ``epochs`` epochs on the training set
-less its last ``validation_split`` part, which scores it (validation accuracy,
-at the trial's best epoch). The test set is never looked at: it stays an
+put in), built, compiled and fitted by ``model.train``'s own
+``build_compiled`` and ``fit_model``, as a training is (same seed, input
+pipeline, augmentation and early stopping), for ``epochs`` epochs on the
+training set less its last ``validation_split`` part, which scores it
+(validation accuracy, at the trial's best epoch). The search space's bounds
+are ``TrainConfig``'s own: a choice is valid when the config it makes is. The test set is never looked at: it stays an
 honest measure of whatever is picked here, once ``train(best_config)`` has
 trained it on all the training data.
 
@@ -48,12 +48,10 @@ would otherwise run one at a time).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import shlex
 import sys
@@ -67,15 +65,22 @@ from typing import Any
 import numpy as np
 
 from model import store
-from model.config import (ACTIVATIONS, ARCHITECTURES, MAX_EPOCHS, MAX_UNITS, OPTIMIZERS, PRESETS,
-                          TRAIN_SIZE, ConfigError, TrainConfig, from_known_fields)
-from model.train import sizes_argument
+from model.config import ConfigError, TrainConfig, from_known_fields
+from model.train import EARLY_STOPPING_MONITOR
 
 TUNING = ".tuning"  # under models/ in the work folder
 HYPERPARAMETERS = ("architecture", "hidden_units", "conv_filters", "optimizer", "learning_rate",
                    "momentum", "dropout", "batch_size", "activation", "batch_norm")
-OBJECTIVE = "val_accuracy"
+OBJECTIVE = EARLY_STOPPING_MONITOR  # a trial's score: the epoch early stopping keeps is the best-scored one
 MIN_IMAGES = 20
+
+
+# SearchSpace field -> the TrainConfig field its values are for
+SPACE_FIELDS = {"architectures": "architecture", "hidden_units": "hidden_units", "conv_filters": "conv_filters",
+                "optimizers": "optimizer", "learning_rate": "learning_rate", "momentum": "momentum",
+                "dropout": "dropout", "batch_sizes": "batch_size", "activations": "activation",
+                "batch_norm": "batch_norm"}
+RANGES = {"learning_rate", "dropout"}  # (min, max); the other fields are lists of choices
 
 
 class TuningError(RuntimeError):
@@ -122,31 +127,27 @@ class SearchSpace:
         self.validate()
 
     def validate(self) -> None:
-        def check(ok: bool, message: str) -> None:
-            if not ok:
-                raise ConfigError(message)
-
-        for name, allowed in (("architectures", ARCHITECTURES), ("optimizers", OPTIMIZERS),
-                              ("activations", ACTIVATIONS)):
+        """Every choice and both ends of every range must be a value that
+        ``TrainConfig`` accepts: its validation holds the bounds, none are
+        repeated here. (Whether the choices also fit together with a base
+        config is ``check_space``'s question.)"""
+        for name in SPACE_FIELDS.keys() - RANGES:
             values = getattr(self, name)
-            check(len(values) > 0, f"{name}: choose at least one")
-            bad = [v for v in values if v not in allowed]
-            check(not bad, f"unknown {name[:-1]} {bad[0]!r}; choose from {', '.join(allowed)}" if bad else "")
-            check(len(set(values)) == len(values), f"{name}: a value is listed twice")
-        for name in ("hidden_units", "conv_filters", "batch_sizes", "momentum", "batch_norm"):
-            values = getattr(self, name)
-            check(len(values) > 0, f"{name}: choose at least one")
-            check(len(set(values)) == len(values), f"{name}: a value is listed twice")
-        check(all(len(h) <= 8 and all(1 <= u <= MAX_UNITS for u in h) for h in self.hidden_units),
-              f"hidden layers: at most 8, each of 1 to {MAX_UNITS} units")
-        check(all(1 <= len(c) <= 3 and all(1 <= f <= 512 for f in c) for c in self.conv_filters),
-              "conv filters: 1 to 3 blocks, each of 1 to 512 filters")
-        check(all(1 <= b <= TRAIN_SIZE for b in self.batch_sizes), f"batch sizes must be 1 to {TRAIN_SIZE}")
-        check(all(0 <= m < 1 for m in self.momentum), "momentum must be in [0, 1)")
-        lo, hi = self._range("learning_rate")
-        check(0 < lo <= hi <= 10, f"learning-rate range must be 0 < min <= max <= 10, got {lo:g}, {hi:g}")
-        lo, hi = self._range("dropout")
-        check(0 <= lo <= hi < 1, f"dropout range must be 0 <= min <= max < 1, got {lo:g}, {hi:g}")
+            if not values:
+                raise ConfigError(f"{name}: choose at least one")
+            if len(set(values)) != len(values):
+                raise ConfigError(f"{name}: a value is listed twice")
+        for name in sorted(RANGES):
+            lo, hi = self._range(name)
+            if not lo <= hi:
+                raise ConfigError(f"{name} range must be min <= max, got {lo:g}, {hi:g}")
+        for name, field in SPACE_FIELDS.items():
+            context = {"architecture": "cnn"} if field == "conv_filters" else {}  # else not checked
+            for value in getattr(self, name):
+                try:
+                    TrainConfig(**context, **{field: value})
+                except ConfigError as exc:
+                    raise ConfigError(f"search space, {name}: {exc}") from None
 
     def _range(self, name: str) -> tuple[float, float]:
         values = getattr(self, name)
@@ -283,35 +284,31 @@ def _trials(oracle) -> list:
     return sorted(oracle.get_best_trials(num_trials=10**6), key=lambda t: t.trial_id)
 
 
+def results_frame(table: Sequence[dict[str, Any]], best: str | None = None):
+    """The results as a pandas ``DataFrame``, one row a trial: the
+    hyperparameters that varied (those that never did are left out), the
+    score and the time, ``status`` only if some trial did not complete, and
+    the best trial's id marked with ``*``."""
+    import pandas as pd
+
+    frame = pd.DataFrame(list(table), columns=["trial", "status", *HYPERPARAMETERS, OBJECTIVE, "seconds"])
+    varied = [n for n in HYPERPARAMETERS if frame[n].astype(str).nunique(dropna=False) > 1]
+    columns = ["trial", *varied, OBJECTIVE, "seconds"]
+    if (frame["status"] != "COMPLETED").any():
+        columns.append("status")
+    frame = frame[columns].copy()
+    frame["trial"] = [f"{t}*" if t == best else str(t) for t in frame["trial"]]
+    return frame
+
+
 def format_table(table: Sequence[dict[str, Any]], best: str | None = None) -> str:
-    """The results as aligned text columns (hyperparameters that never
-    varied are left out); the best trial is marked with ``*``."""
+    """``results_frame`` as aligned text for the command line."""
     if not table:
         return "(no trials)"
-    constant = {name for name in HYPERPARAMETERS if len({repr(r.get(name)) for r in table}) == 1}
-    columns = ["trial"] + [n for n in HYPERPARAMETERS if n not in constant] + [OBJECTIVE, "seconds"]
-    if any(r.get("status") != "COMPLETED" for r in table):
-        columns.append("status")
-
-    def cell(name: str, value: Any) -> str:
-        if value is None:
-            return "-"
-        if name == "learning_rate":
-            return f"{value:.2e}"
-        if name == OBJECTIVE:
-            return f"{value:.4f}"
-        if name == "seconds":
-            return f"{value:.1f}"
-        if isinstance(value, float):
-            return f"{value:.3g}"
-        return str(value)
-
-    rows = [[cell(c, r.get(c)) + ("*" if c == "trial" and r.get("trial") == best else "") for c in columns]
-            for r in table]
-    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows]
-    return "\n".join(line.rstrip() for line in lines)
+    formats = {"learning_rate": "{:.2e}".format, OBJECTIVE: "{:.4f}".format, "seconds": "{:.1f}".format,
+               "momentum": "{:.3g}".format, "dropout": "{:.3g}".format}
+    frame = results_frame(table, best)
+    return frame.to_string(index=False, na_rep="-", formatters={c: f for c, f in formats.items() if c in frame})
 
 
 def train_command(config: TrainConfig) -> str:
@@ -358,11 +355,12 @@ def search(space: SearchSpace = SearchSpace(), max_trials: int = 10, epochs: int
     data with ``model.train.train(result.best_config)``."""
     if not isinstance(max_trials, int) or max_trials < 1:
         raise ConfigError(f"max trials must be at least 1, got {max_trials}")
-    if not isinstance(epochs, int) or not 1 <= epochs <= MAX_EPOCHS:
-        raise ConfigError(f"epochs must be 1 to {MAX_EPOCHS}, got {epochs}")
-    if not 0 < validation_split < 0.5:
-        raise ConfigError(f"validation split must be in (0, 0.5), got {validation_split}")
-    base = dataclasses.replace(base, epochs=epochs)
+    if not isinstance(epochs, int):
+        raise ConfigError(f"epochs must be a whole number, got {epochs!r}")
+    if not validation_split > 0:
+        raise ConfigError(f"validation split must be more than 0, got {validation_split}")
+    TrainConfig(validation_split=validation_split)  # the upper bound is training's
+    base = dataclasses.replace(base, epochs=epochs)  # and so are the epochs'
     check_space(space, base)
     if data is None:
         from model.data import load_mnist
@@ -409,6 +407,8 @@ def _search(space, max_trials, base, x_train, y_train, x_val, y_val, directory, 
             overwrite, progress) -> SearchResult:
     import keras_tuner
 
+    from model.architectures import with_keras_layers
+
     hypermodel = _make_hypermodel(space, base, n_train=len(x_train))
     tuner_class = _tuner_class(keras_tuner.RandomSearch)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -419,20 +419,20 @@ def _search(space, max_trials, base, x_train, y_train, x_val, y_val, directory, 
     try:
         tuner.search(x_train, y_train, validation_data=(x_val, y_val), callbacks=list(callbacks), verbose=0)
     except RuntimeError as exc:  # KerasTuner gives up after 3 failed trials in a row
-        raise TuningError(f"the search stopped: {_last_line(exc)}") from None
+        raise TuningError(f"the search stopped: {last_line(exc)}") from None
 
     table = [_row(t) for t in _trials(tuner.oracle)]
     best_trials = [t for t in tuner.oracle.get_best_trials(1) if str(t.status) == "COMPLETED"]
     if not best_trials:
         failed = next((t for t in reversed(_trials(tuner.oracle)) if getattr(t, "message", None)), None)
-        why = f": {_last_line(failed.message)}" if failed is not None else ""
+        why = f": {last_line(failed.message)}" if failed is not None else ""
         raise TuningError(f"no trial finished{why}")
     best = best_trials[0]
     best_config = config_from_values(best.hyperparameters.values, base)
     try:
         with warnings.catch_warnings():  # the fresh optimizer has no state to load: expected
             warnings.simplefilter("ignore")
-            best_model = tuner.load_model(best)
+            best_model = with_keras_layers(tuner.load_model(best))  # plain Keras, as model.train.fit's
     except Exception:
         if not distributed():
             raise
@@ -450,38 +450,22 @@ def _search(space, max_trials, base, x_train, y_train, x_val, y_val, directory, 
 def _make_hypermodel(space: SearchSpace, base: TrainConfig, n_train: int):
     """A KerasTuner HyperModel whose trials are ``TrainConfig``s. (Defined
     here, not at import, so that importing this module imports no TensorFlow.)"""
-    import keras
     import keras_tuner
 
-    from model.architectures import build_model, compile_model
-    from model.train import make_dataset, model_inputs
+    from model.train import build_compiled, fit_model
 
     class ConfigHyperModel(keras_tuner.HyperModel):
         def build(self, hp):
             space.declare(hp)
-            config = config_from_values(hp.values, base)
-            keras.utils.set_random_seed(config.seed)  # the same start as model.train.fit
-            model = build_model(config)
-            compile_model(model, config, steps_per_epoch=math.ceil(n_train / config.batch_size))
-            return model
+            return build_compiled(config_from_values(hp.values, base), n_train)
 
         def fit(self, hp, model, x, y, validation_data, callbacks=(), verbose=0, **kwargs):
             config = config_from_values(hp.values, base)
-            shape = model.input_shape[1:]
-            train_ds = make_dataset(model_inputs(x, shape), y, config.batch_size, config.seed, config.augment)
-            x_val, y_val = validation_data
-            val_ds = make_dataset(model_inputs(x_val, shape), y_val, 1000, seed=None)
-            all_callbacks = list(callbacks)
-            if config.early_stopping:
-                all_callbacks.append(keras.callbacks.EarlyStopping(
-                    monitor=OBJECTIVE, mode="max", patience=config.early_stopping))
             started = time.perf_counter()
-            history = model.fit(train_ds, epochs=config.epochs, validation_data=val_ds,
-                                callbacks=all_callbacks, shuffle=False, verbose=verbose)
+            history = fit_model(model, config, (x, y), validation_data, callbacks)
             seconds = time.perf_counter() - started
-            scores = history.history[OBJECTIVE]
-            best_epoch = int(np.argmax(scores))
-            metrics = {k: float(v[best_epoch]) for k, v in history.history.items()}
+            best_epoch = int(np.argmax(history[OBJECTIVE]))
+            metrics = {k: v[best_epoch] for k, v in history.items()}
             return {**metrics, "seconds": round(seconds, 3), "best_epoch": best_epoch + 1}
 
     return ConfigHyperModel(name="mnist_config")
@@ -501,146 +485,16 @@ def _tuner_class(base_class):
     return Tuner
 
 
-def _last_line(text: Any) -> str:
+def last_line(text: Any) -> str:
     lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
     return (lines[-1] if lines else "unknown error")[:300]
 
 
-# --- command line -----------------------------------------------------------
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage dump
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(w.strip() for w in text.split(",") if w.strip())
-
-
-def _layer_choices(text: str) -> tuple[tuple[int, ...], ...]:
-    try:
-        return tuple(decode_layers(w) for w in _words(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected layer sizes like 128,256,128-64 (commas between choices, dashes between layers), "
-            f"got {text!r}") from None
-
-
-def _float_range(text: str) -> tuple[float, float]:
-    try:
-        values = tuple(float(w) for w in _words(text))
-    except ValueError:
-        values = ()
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or not all(map(math.isfinite, values)):
-        raise argparse.ArgumentTypeError(f"expected MIN,MAX or one value, got {text!r}")
-    return values
-
-
-def build_parser() -> argparse.ArgumentParser:
-    d = SearchSpace()
-    p = _Parser(prog="python -m model.tune",
-                description="Search hyperparameters with KerasTuner on MNIST's training set (never the test "
-                            "set); print every trial and the best config, ready for python -m model.train.")
-    p.add_argument("--trials", type=_positive_int, default=5, help="how many trials (default 5)")
-    p.add_argument("--epochs", type=_positive_int, default=2, help="epochs a trial (default 2)")
-    p.add_argument("--architectures", type=_words, default=d.architectures, metavar="A,B",
-                   help=f"default {','.join(d.architectures)}")
-    p.add_argument("--hidden-units", type=_layer_choices, default=d.hidden_units, metavar="128,128-64",
-                   help=f"choices of hidden layers, default {','.join(map(encode_layers, d.hidden_units))}")
-    p.add_argument("--conv-filters", type=_layer_choices, default=d.conv_filters, metavar="32-64,16-32",
-                   help=f"choices of conv blocks (CNN), default {','.join(map(encode_layers, d.conv_filters))}")
-    p.add_argument("--optimizers", type=_words, default=d.optimizers, metavar="A,B",
-                   help=f"default {','.join(d.optimizers)}")
-    p.add_argument("--learning-rate", type=_float_range, default=d.learning_rate, metavar="MIN,MAX",
-                   help=f"range, sampled on a log scale (default {d.learning_rate[0]:g},{d.learning_rate[1]:g})")
-    p.add_argument("--dropout", type=_float_range, default=d.dropout, metavar="MIN,MAX",
-                   help=f"range (default {d.dropout[0]:g},{d.dropout[1]:g})")
-    p.add_argument("--batch-sizes", type=sizes_argument, default=d.batch_sizes, metavar="N,N",
-                   help=f"default {','.join(map(str, d.batch_sizes))}")
-    p.add_argument("--subset", type=_positive_int, default=None, metavar="N",
-                   help="search on the first N training images only (faster)")
-    p.add_argument("--validation-split", type=float, default=0.1,
-                   help="part of the training images that scores the trials (default 0.1)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="classic",
-                   help="the config whose other settings every trial keeps (default classic)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the trial choices (default 0)")
-    p.add_argument("--dir", type=Path, default=None,
-                   help="keep the trials here (default models/.tuning/<hash of the search>)")
-    p.add_argument("--overwrite", action="store_true", help="start afresh instead of reusing finished trials")
-    p.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log messages")
-    return p
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        space = SearchSpace(architectures=args.architectures, hidden_units=args.hidden_units,
-                            conv_filters=args.conv_filters, optimizers=args.optimizers,
-                            learning_rate=args.learning_rate, dropout=args.dropout,
-                            batch_sizes=args.batch_sizes)
-        if args.epochs > MAX_EPOCHS:
-            raise ConfigError(f"epochs must be 1 to {MAX_EPOCHS}, got {args.epochs}")
-        base = dataclasses.replace(PRESETS[args.preset], epochs=args.epochs)
-        check_space(space, base)
-        if not 0 < args.validation_split < 0.5:
-            raise ConfigError(f"validation split must be in (0, 0.5), got {args.validation_split}")
-        if args.subset is not None and not MIN_IMAGES <= args.subset <= TRAIN_SIZE:
-            raise ConfigError(f"subset must be {MIN_IMAGES} to {TRAIN_SIZE} images, got {args.subset}")
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """``python -m model.tune``: the command line lives in ``model.tune_cli``."""
+    from model.tune_cli import main as cli_main
 
-    from model.logs import quiet_tensorflow
-
-    quiet_tensorflow(verbose=args.verbose)
-    try:
-        from model.data import load_mnist
-
-        data = load_mnist()[0]
-        if args.subset is not None:
-            data = (data[0][:args.subset], data[1][:args.subset])
-        print(f"searching {args.trials} trials of {args.epochs} epochs on {len(data[0])} images "
-              f"({args.validation_split:.0%} held out to score them)", flush=True)
-
-        def report(row: dict[str, Any]) -> None:
-            if row["status"] == "COMPLETED":
-                print(f"trial {row['trial']}: {config_from_values(row, base).describe()}, "
-                      f"dropout {row['dropout'] or 0:.2f}  val_accuracy {row[OBJECTIVE]:.4f}  "
-                      f"({row['seconds']:.1f} s)", flush=True)
-            else:
-                print(f"trial {row['trial']}: {row['status'].lower()}", flush=True)
-
-        result = search(space, args.trials, args.epochs, base=base, data=data, directory=args.dir,
-                        seed=args.seed, validation_split=args.validation_split, overwrite=args.overwrite,
-                        progress=report)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # one line, never a traceback
-        print(f"error: the search failed: {_last_line(exc)}", file=sys.stderr)
-        return 1
-    print()
-    print(format_table(result.table, best=result.best_trial))
-    print()
-    print(f"best: trial {result.best_trial}, val_accuracy {result.best_val_accuracy:.4f}: "
-          f"{result.best_config.describe()}")
-    print(json.dumps(result.best_config.to_dict(), sort_keys=True))
-    print(f"train it on all the data: {train_command(result.best_config)}")
-    print(f"trials kept in {result.directory}")
-    return 0
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

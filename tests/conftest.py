@@ -1,5 +1,7 @@
 """Shared fixtures: a private work folder per test, MNIST, and one full
-default training that several tests reuse (it takes about ten seconds)."""
+default training that several tests reuse (about ten seconds, more on a busy
+machine). Every test that uses it, directly or through another fixture, is
+marked ``slow`` here, so ``pytest -m "not slow"`` runs no full training."""
 
 from __future__ import annotations
 
@@ -19,10 +21,20 @@ from model.config import TrainConfig  # noqa: E402
 from model.data import load_mnist  # noqa: E402
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "default_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def lab_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty work folder: no model, no registry."""
+    """An empty work folder: no model, no registry, and no starter model
+    trained by itself (tests that want one turn MNIST_LAB_WARMUP back on)."""
     monkeypatch.setenv("MNIST_LAB_DIR", str(tmp_path))
+    monkeypatch.setenv("MNIST_LAB_WARMUP", "0")
+    monkeypatch.delenv("MNIST_LAB_DEMO", raising=False)
+    monkeypatch.delenv("MNIST_LAB_DATABASE_URL", raising=False)
     return tmp_path
 
 
@@ -50,10 +62,7 @@ def default_run(tmp_path_factory):
 @pytest.fixture
 def lab_with_model(lab_dir: Path, default_run) -> Path:
     """A work folder holding the default model as the current one."""
-    src = default_run.path.parent
-    for name in ("mnist_model.h5", "mnist_model.json"):
-        shutil.copy(src / name, lab_dir / name)
-    shutil.copytree(src / "models", lab_dir / "models")
+    shutil.copytree(default_run.path.parent, lab_dir, symlinks=True, dirs_exist_ok=True)
     return lab_dir
 
 

@@ -13,8 +13,6 @@ from model.preprocess import (
     DrawingTooSmallError,
     EmptyDrawingError,
     canvas_to_mnist,
-    flatten,
-    one_hot,
     scale_images,
 )
 
@@ -42,23 +40,6 @@ def test_scale_images():
     assert out.dtype == np.float32 and out.shape == x.shape
     np.testing.assert_allclose(out, x.astype(np.float64) / 255, rtol=1e-6)
     assert out.min() == 0.0 and out.max() == 1.0
-
-
-def test_flatten(mnist):
-    x = mnist[1][0][:7]
-    out = flatten(x)
-    assert out.shape == (7, 784)
-    np.testing.assert_array_equal(out[3], x[3].ravel())  # row-major, as Keras' Flatten
-
-
-def test_one_hot_matches_keras():
-    import keras
-
-    y = np.array([0, 3, 9, 3, 1], np.uint8)
-    out = one_hot(y)
-    assert out.dtype == np.float32 and out.shape == (5, 10)
-    np.testing.assert_array_equal(out, keras.utils.to_categorical(y, 10))
-    assert one_hot(np.array([2]), classes=4).tolist() == [[0, 0, 1, 0]]
 
 
 # --- drawings: the MNIST recipe ----------------------------------------------
@@ -166,12 +147,6 @@ def test_ink_touching_the_edges():
 
 
 # --- drawings that are no digit ------------------------------------------------
-
-def test_error_classes_are_value_errors():
-    assert issubclass(EmptyDrawingError, DrawingError)
-    assert issubclass(DrawingTooSmallError, DrawingError)
-    assert issubclass(DrawingError, ValueError)
-
 
 def uniform(fill: int, alpha: int = 255) -> np.ndarray:
     img = np.full((280, 280, 4), fill, np.uint8)

@@ -135,15 +135,23 @@ def test_fused_batch_normalization_is_keras_batch_normalization():
         np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-4, atol=1e-5)
 
 
-def test_saved_models_hold_only_keras_layers(small_mnist, tmp_path):
+def test_fit_returns_keras_batch_normalization_that_saves_and_loads_as_plain_keras(small_mnist, tmp_path):
+    """Trained with the fused kernel, returned with Keras' own layer: plain
+    ``model.save`` writes a file that ``load_classifier`` opens, and it
+    computes what was trained."""
+    from model.predict import load_classifier
+
     config = TrainConfig(architecture="cnn", conv_filters=(4,), hidden_units=(8,), batch_norm=True,
                          augment=0.5, epochs=1, batch_size=256)
-    model, _ = fit(config, subset(small_mnist, 512))
+    model, history = fit(config, subset(small_mnist, 512))
+    norms = [type(layer) for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms == [keras.layers.BatchNormalization] * 2
+    assert int(model.optimizer.iterations.numpy()) == 2  # still the compiled, trained model
     x = small_mnist[1][0][:100].reshape(-1, 28, 28, 1).astype(np.float32) / 255
     for name in ("m.keras", "m.h5"):
-        store.save_model(model, tmp_path / name)
-        loaded = keras.models.load_model(tmp_path / name, compile=False)
-        assert sum(type(layer) is keras.layers.BatchNormalization for layer in loaded.layers) == 2
+        model.save(tmp_path / name)
+        loaded = load_classifier(tmp_path / name)
+        assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
         np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), atol=1e-6)
 
 
@@ -218,10 +226,10 @@ def test_optimizer_trains(variant):
 def test_schedule(variant):
     config, model, history, x = variant
     train_size = len(x) - int(len(x) * config.validation_split)
-    steps = -(-train_size // config.batch_size) * config.epochs
+    steps_per_epoch = -(-train_size // config.batch_size)
+    steps = steps_per_epoch * config.epochs  # what the schedule spans
     lr = config.lr
-    if len(history["loss"]) == config.epochs:
-        assert int(model.optimizer.iterations.numpy()) == steps
+    assert int(model.optimizer.iterations.numpy()) == steps_per_epoch * len(history["loss"])
     final = float(np.asarray(model.optimizer.learning_rate))
     if config.schedule == "constant":
         assert final == pytest.approx(lr, rel=1e-6)
@@ -277,10 +285,16 @@ def test_augmentation_distorts_training_batches_not_the_model(trained, small_mni
     np.testing.assert_array_equal(distorted[0], again[0])  # the seed fixes the distortions
 
 
-def test_validation_split_and_early_stopping(trained):
+def test_validation_split_and_early_stopping(trained, small_mnist):
+    """The last 20% validates; early stopping leaves the weights of the epoch
+    with the best validation accuracy (as a tuning trial is scored)."""
     config, model, history, x = trained("adamw-constant-validation")
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history)
     assert 1 <= len(history["val_loss"]) == len(history["loss"]) <= config.epochs
+    n_val = int(len(x) * config.validation_split)
+    images, labels = x[-n_val:], small_mnist[0][1][len(x) - n_val:len(x)]
+    predicted = np.asarray(model(images.reshape(n_val, 784).astype(np.float32) / 255, training=False)).argmax(1)
+    assert (predicted == labels).mean() == pytest.approx(max(history["val_accuracy"]), abs=1e-6)
 
 
 def test_a_validation_split_too_small_for_one_image_still_trains(small_mnist):

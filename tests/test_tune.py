@@ -1,6 +1,7 @@
 """Hyperparameter search (model.tune): a tiny KerasTuner search on 3,000
-images, its table, best config and best model; resuming it; the search
-space; the command line's refusals."""
+images, its table, best config and best model (plain Keras layers, loadable);
+resuming it; the search space, bounded by TrainConfig's own validation; the
+command line (model.tune_cli) and its one-line refusals."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ TRIALS = 2
 # XLA, whose compilation would cost more than these trials' training).
 TINY = SearchSpace(architectures=("cnn",), conv_filters=((4,), (8,)), hidden_units=((),),
                    optimizers=("adam", "sgd"), learning_rate=(1e-3, 1e-2), dropout=(0.0, 0.0),
-                   batch_sizes=(64, 128))
+                   batch_sizes=(64, 128), batch_norm=(True,))
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,14 @@ def test_search_table_has_one_row_per_trial(tiny_search):
     assert reported == table  # progress saw every trial as it finished
     assert result.directory.parent == root / "models" / ".tuning"
     assert (result.directory / "search.json").is_file()
-    assert "val_accuracy" in format_table(table, best=result.best_trial)
+
+    lines = format_table(table, best=result.best_trial).splitlines()
+    assert len(lines) == 1 + TRIALS
+    header = lines[0].split()
+    assert header[0] == "trial" and header[-2:] == ["val_accuracy", "seconds"] and "learning_rate" in header
+    assert not {"architecture", "hidden_units", "dropout", "activation", "batch_norm"} & set(header)  # fixed
+    marked = [line.split()[0] for line in lines[1:] if line.split()[0].endswith("*")]
+    assert marked == [f"{result.best_trial}*"]
 
 
 def test_best_config_is_a_valid_train_config(tiny_search):
@@ -84,6 +92,20 @@ def test_best_model_predicts_probabilities_and_was_scored_on_held_out_data(tiny_
     assert accuracy == pytest.approx(result.best_val_accuracy, abs=2 / n_val)
 
 
+def test_best_model_is_plain_keras_and_loads_back(tiny_search, mnist, tmp_path):
+    """Trained with the fused batch norm, returned with Keras' own layer."""
+    import keras
+
+    from model.predict import load_classifier, predict_batch
+
+    model = tiny_search[0].best_model
+    norms = [type(layer) for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms == [keras.layers.BatchNormalization]
+    model.save(tmp_path / "best.keras")
+    x = mnist[1][0][:200] / 255.0
+    np.testing.assert_array_equal(predict_batch(load_classifier(tmp_path / "best.keras"), x), predict_batch(model, x))
+
+
 def test_same_search_again_reuses_its_trials(tiny_search, mnist):
     result, _, root = tiny_search
     (x, y), _ = mnist
@@ -99,10 +121,18 @@ def test_search_space_is_checked_and_normalized():
     space = SearchSpace(hidden_units=[[64], [128, 64]], batch_sizes=[32], learning_rate=[1e-3, 1e-2])
     assert space.hidden_units == ((64,), (128, 64)) and space.learning_rate == (1e-3, 1e-2)
     assert SearchSpace.from_dict(space.to_dict()) == space
-    for bad in ({"architectures": ("rnn",)}, {"optimizers": ()}, {"learning_rate": (0.0, 0.1)},
-                {"learning_rate": (0.1, 0.01)}, {"dropout": (0.2, 1.0)}, {"batch_sizes": (0,)},
-                {"hidden_units": ((0,),)}, {"conv_filters": ((8, 8, 8, 8),)}):
-        with pytest.raises(ConfigError):
+    # The bounds are TrainConfig's: its own messages say what is wrong.
+    for bad, words in (({"architectures": ("rnn",)}, "unknown architecture 'rnn'"),
+                       ({"optimizers": ()}, "choose at least one"),
+                       ({"learning_rate": (0.0, 0.1)}, "learning rate must be > 0"),
+                       ({"learning_rate": (0.1, 0.01)}, "min <= max"),
+                       ({"dropout": (0.2, 1.0)}, "dropout must be in"),
+                       ({"batch_sizes": (0,)}, "batch size must be 1 to"),
+                       ({"hidden_units": ((0,),)}, "hidden layer sizes must be 1 to"),
+                       ({"conv_filters": ((8, 8, 8, 8),)}, "1 to 3 conv blocks"),
+                       ({"momentum": (1.0,)}, "momentum must be in"),
+                       ({"batch_sizes": (32, 32)}, "listed twice")):
+        with pytest.raises(ConfigError, match=words):
             SearchSpace(**bad)
     with pytest.raises(ConfigError):
         search(space, max_trials=0)
@@ -160,11 +190,27 @@ def test_train_command_trains_the_same_config():
 @pytest.mark.parametrize("argv", [["--trials", "0"], ["--epochs", "zero"], ["--architectures", "rnn"],
                                   ["--learning-rate", "0.1,0.001"], ["--subset", "5"]])
 def test_cli_rejects_bad_input_in_one_line(argv, tmp_path):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MNIST_LAB_DIR": str(tmp_path)}
+    env = {**os.environ, "MNIST_LAB_DIR": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-m", "model.tune", *argv], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:")
+    lines = proc.stderr.splitlines()  # the whole of stderr: one line
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert proc.stdout == ""
+
+
+def test_cli_searches_and_prints_the_table_and_the_train_command(tmp_path):
+    env = {**os.environ, "MNIST_LAB_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "model.tune", "--trials", "2", "--epochs", "1", "--subset", "500",
+                           "--architectures", "mlp", "--hidden-units", "8,16", "--batch-sizes", "256"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    out = proc.stdout.splitlines()
+    assert [line.startswith("trial ") for line in out[1:3]] == [True, True]  # each trial as it finished
+    header = out.index("") + 1
+    assert out[header].split()[0] == "trial" and out[header].endswith("val_accuracy seconds")
+    rows = out[header + 1:header + 3]
+    assert [row.split()[0].endswith("*") for row in rows].count(True) == 1  # the best trial, marked
+    command = next(line for line in out if line.startswith("train it on all the data: "))
+    assert command.split(": ", 1)[1].startswith("python -m model.train ")
