@@ -15,6 +15,7 @@ import streamlit as st
 from model import jobs, store
 from model.limits import auto_warmup, current_limits
 from pages.jobs_view import jobs_sidebar
+from pages.models import remember_visitor
 
 
 def home() -> None:
@@ -54,13 +55,15 @@ EVALUATE = st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analyt
 DRAW = st.Page("pages/draw.py", title="Draw", icon=":material/draw:")
 TUNE = st.Page("pages/tune.py", title="Tune", icon=":material/tune:")
 
-st.set_page_config(page_title="MNIST lab", page_icon=":material/draw:", layout="wide")
+# An emoji, not a material icon: the favicon of a material icon is fetched from Google.
+st.set_page_config(page_title="MNIST lab", page_icon="✍️", layout="wide")
 if current_limits().demo:  # strangers see one line for any error, never a traceback
     st.set_option("client.showErrorDetails", "none")
     st.set_option("client.toolbarMode", "viewer")
 jobs.ensure_runner()
 if auto_warmup() and store.default_model() is None:
     jobs.ensure_warmup()
+remember_visitor()
 jobs_sidebar()
 st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True), DRAW, TRAIN, EVALUATE,
                TUNE]).run()

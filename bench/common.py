@@ -214,8 +214,10 @@ class Server:
     ``log``. Use as a context manager: the server is always stopped at the
     end. The browser tests start theirs with it too."""
 
-    def __init__(self, workdir: Path, port: int | None = None, log: Path | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, log: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.workdir, self.port = Path(workdir), port or free_port()
+        self.env = env or {}  # e.g. MNIST_LAB_DEMO=1
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log or Path(tempfile.mkstemp(prefix="mnist-bench-server-", suffix=".log")[1])
         self.proc: subprocess.Popen | None = None
@@ -224,6 +226,7 @@ class Server:
     def start(self) -> Server:
         env = dict(os.environ, MNIST_LAB_DIR=str(self.workdir), PYTHONUNBUFFERED="1")
         env.pop("MNIST_LAB_DEMO", None)
+        env.update(self.env)
         cmd = [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(self.port),
                *SERVER_FLAGS]
         self._log = open(self.log, "wb")

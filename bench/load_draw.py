@@ -2,6 +2,7 @@
 
     python -m bench.load_draw                          # 8 sessions x 10 rounds (about 2.5 minutes on 2 cores)
     python -m bench.load_draw --sessions 16 --rounds 20 --time-limit 600
+    python -m bench.load_draw --training           # the same while a training job runs
 
 Goal: no errors, and p95 < 1 s from mouse-up to the prediction shown, with 8
 concurrent sessions on 2 cores; the server's memory stays flat over repeated
@@ -22,6 +23,12 @@ also switches pages (sidebar: Home, then its link back to Draw). All rounds
 stop at ``--time-limit`` seconds. Errors are timeouts, exceptions, console
 errors and page errors. The server's RSS (/proc/<pid>/status VmRSS) is sampled
 every half second.
+
+With ``--training``, a background training job (``--training-preset``, by
+default fast-cnn for 12 epochs: a convolutional net, the heaviest load per
+second the lab makes) is queued as the measured rounds start; it runs in its
+own process (model.jobs) while the sessions draw, and the report says which
+share of the rounds it overlapped.
 """
 
 from __future__ import annotations
@@ -177,6 +184,7 @@ async def load_test(server: common.Server, args) -> dict:
             await warmed.wait()
             rss[f"{args.sessions} sessions open, one prediction each"] = server.rss_mib()
             t_rounds = time.perf_counter()
+            job = start_training(server, args) if args.training else None
             print(f"({args.sessions} sessions opened and warmed up in {t_rounds - t_open:.1f} s; "
                   f"measured rounds start)", flush=True)
             await asyncio.gather(*tasks)
@@ -191,7 +199,35 @@ async def load_test(server: common.Server, args) -> dict:
         finally:
             await browser.close()
     return {"sessions": sessions, "rss": rss, "samples": samples, "wall": wall, "probe_errors": probe.errors,
-            "t_rounds": t_rounds}
+            "t_rounds": t_rounds, "job": job}
+
+
+def start_training(server: common.Server, args):
+    """Queue a training job in the server's work folder; its runner starts it."""
+    import dataclasses
+
+    from model import jobs
+    from model.config import PRESETS
+    from model.limits import LOCAL
+
+    config = dataclasses.replace(PRESETS[args.training_preset], epochs=args.training_epochs, seed=12345)
+    return jobs.submit_training(config, session="bench", limits=LOCAL, root=server.workdir)
+
+
+def training_overlap(r: dict, server_dir) -> str:
+    """How the job went, and the share of measured rounds that ended while it ran."""
+    from model import jobs
+
+    job = jobs.get(r["job"].id, server_dir)
+    if job.started_at is None:
+        return f"training job {job.id}: {job.status}, never started"
+    end = job.finished_at or time.time()
+    wall_to_perf = time.perf_counter() - time.time()
+    start_p, end_p = job.started_at + wall_to_perf, end + wall_to_perf
+    done = [t for s in r["sessions"] for t in s.done_at]
+    during = sum(1 for t in done if start_p <= t <= end_p)
+    return (f"training job {job.id} ({job.title}): {job.status}, ran {end - job.started_at:.0f} s; "
+            f"{during} of {len(done)} measured rounds ended while it ran")
 
 
 def rss_timeline(r: dict, points: int = 6) -> tuple[str, float]:
@@ -217,6 +253,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="measured rounds a session (default 10)")
     parser.add_argument("--time-limit", type=float, default=180, help="seconds for all rounds (default 180)")
     parser.add_argument("--timeout", type=float, default=60, help="seconds to wait for any one step (default 60)")
+    parser.add_argument("--training", action="store_true", help="a training job runs while the sessions draw")
+    parser.add_argument("--training-preset", default="fast-cnn", help="the training job's preset (default fast-cnn)")
+    parser.add_argument("--training-epochs", type=int, default=12, help="its epochs (default 12)")
     args = parser.parse_args(argv)
     common.header(f"load_draw: {args.sessions} concurrent sessions drawing on the Draw page",
                   f"0 errors; p95 mouse-up -> prediction < {GOAL_P95_S:g} s; "
@@ -230,6 +269,7 @@ def main(argv=None) -> int:
             print(f"(server pid {server.pid} healthy {server.wait_healthy():.2f} s after start, {server.url})",
                   flush=True)
             r = asyncio.run(load_test(server, args))
+            overlap = training_overlap(r, lab) if r["job"] else ""
 
     sessions = r["sessions"]
     latencies = [x for s in sessions for x in s.latencies]
@@ -257,11 +297,14 @@ def main(argv=None) -> int:
     timeline, second_half = rss_timeline(r)
     print(f"server RSS while measuring (time, rounds done, RSS):\n{timeline}")
     print(f"RSS growth over the measured rounds: {growth:+.1%}; over their second half: {second_half:+.1%}")
+    if overlap:
+        print(overlap)
     common.footer()
     p95 = common.percentile(latencies, 95)
     complete = len(latencies) == args.sessions * args.rounds
     ok = not errors and p95 < GOAL_P95_S and growth <= GOAL_RSS_GROWTH and complete
-    common.verdict(ok, f"{len(sessions)} sessions, {len(latencies)} rounds{'' if complete else ' (NOT all)'}, "
+    common.verdict(ok, f"{len(sessions)} sessions{' during a training job' if args.training else ''}, "
+                       f"{len(latencies)} rounds{'' if complete else ' (NOT all)'}, "
                        f"{len(errors)} errors, p50 {common.percentile(latencies, 50):.2f} s, p95 {p95:.2f} s "
                        f"(goal < {GOAL_P95_S:g}), RSS growth {growth:+.1%} (goal <= {GOAL_RSS_GROWTH:.0%})")
     return 0

@@ -203,14 +203,15 @@ def get(job_id: int, root: Path | None = None) -> Job | None:
 
 def list_jobs(root: Path | None = None, session: str | None = None, ids: list[int] | None = None,
               limit: int = 20) -> list[Job]:
-    """Jobs, newest first: all, one session's, or those with the given ids.
-    A running job whose process stopped beating is reported as interrupted."""
+    """Jobs, newest first: all, or those of ``session`` and those with the
+    given ``ids`` (either). A running job whose process stopped beating is
+    reported as interrupted."""
     _mark_interrupted(root)
     query = sa.select(db.jobs).order_by(db.jobs.c.id.desc()).limit(limit)
-    if session is not None:
-        query = query.where(db.jobs.c.session == session)
-    if ids is not None:
-        query = query.where(db.jobs.c.id.in_(ids))
+    chosen = ([db.jobs.c.session == session] if session is not None else []) + \
+        ([db.jobs.c.id.in_(ids)] if ids is not None else [])
+    if chosen:
+        query = query.where(sa.or_(*chosen))
     with db.engine(root).connect() as conn:
         rows = conn.execute(query).all()
         queue = [r.id for r in conn.execute(sa.select(db.jobs.c.id).where(db.jobs.c.status == "queued")

@@ -41,7 +41,11 @@ def start_training(config: TrainConfig, slot: str) -> None:
 
 
 def show_training(slot: str) -> None:
-    """The training in ``st.session_state[slot]``: live while it runs, then its result."""
+    """The training in ``st.session_state[slot]`` (after a reload: this
+    visitor's running one): live while it runs, then its result."""
+    if st.session_state.get(slot) is None:
+        running = [j for j in my_jobs() if j.kind == "train" and j.active and j.session == session_id()]
+        st.session_state[slot] = running[0].id if running else None
     job_id = st.session_state.get(slot)
     if job_id is None or live(job_progress, job_id):
         return
@@ -71,11 +75,10 @@ def show_training(slot: str) -> None:
 
 
 def my_jobs(limit: int = 6) -> list[Job]:
-    """The jobs that concern this session: in the public demo its own;
-    locally (one person) every job on the server, so a reload finds them."""
+    """The jobs that concern this session: in the public demo the visitor's
+    own and those it joined; locally (one person) every job on the server."""
     if current_limits().demo:
-        ids = st.session_state.get("my_jobs", [])
-        return jobs.list_jobs(ids=ids, limit=limit) if ids else []
+        return jobs.list_jobs(session=session_id(), ids=st.session_state.get("my_jobs", []), limit=limit)
     return jobs.list_jobs(limit=limit)
 
 
@@ -85,13 +88,14 @@ def adopt_finished_trainings() -> None:
     from pages.models import DEFAULT
 
     adopted = st.session_state.setdefault("adopted_jobs", set())
-    pending = [i for i in st.session_state.get("my_jobs", []) if i not in adopted]
-    for job in jobs.list_jobs(ids=pending) if pending else []:
-        if job.active:
+    demo = current_limits().demo
+    mine = jobs.list_jobs(session=session_id() if demo else None, ids=st.session_state.get("my_jobs", []))
+    for job in reversed(mine):  # oldest first: the latest training wins
+        if job.active or job.id in adopted:
             continue
         adopted.add(job.id)
         if job.kind == "train" and job.status == "done":
-            st.session_state.model_key = job.result["run"] if current_limits().demo else DEFAULT
+            st.session_state.model_key = job.result["run"] if demo else DEFAULT
 
 
 def progress_text(job: Job) -> str:
@@ -140,10 +144,11 @@ def live(view, job_id: int) -> bool:
 def job_progress(job: Job) -> None:
     """A queued or running job: where it stands, its curves, and Cancel."""
     if job.status == "queued":
-        st.info(f"Queued: number {job.position} in line; it starts when the jobs before it end. "
+        st.info(f"Queued: number {job.position} in line ({job.title}); it starts when the jobs before it end. "
                 "You can leave this page: it runs anyway.", icon=":material/hourglass_top:")
     else:
-        st.progress(fraction(job), text=f"Running: {progress_text(job)}. You can leave this page: it runs anyway.")
+        st.progress(fraction(job), text=f"Running {job.title}: {progress_text(job)}. "
+                                        "You can leave this page: it runs anyway.")
         p = job.progress or {}
         if job.kind == "train":
             left, right = st.columns(2)

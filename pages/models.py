@@ -4,6 +4,7 @@ run, trained its own or uploaded one. Models load once per file version."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +20,29 @@ from model.predict import InvalidModelError
 DEFAULT = "default"
 
 
+VISITOR_COOKIE = "mnist_lab_visitor"
+
+
 def session_id() -> str:
-    """An anonymous random id for this browser session (no personal data)."""
+    """An anonymous random id of this visitor (no personal data), kept in a
+    cookie of this site so that a reload finds the visitor's jobs, model and
+    uploads again; never in the URL, which people share."""
     if "session_id" not in st.session_state:
-        st.session_state.session_id = uuid.uuid4().hex
+        known = st.context.cookies.get(VISITOR_COOKIE)
+        valid = isinstance(known, str) and re.fullmatch(r"[0-9a-f]{32}", known)  # a cookie is the browser's word
+        st.session_state.session_id = known if valid else uuid.uuid4().hex
     return st.session_state.session_id
+
+
+def remember_visitor() -> None:
+    """Set the visitor cookie once a session, if the browser lacks it."""
+    visitor = session_id()
+    if st.context.cookies.get(VISITOR_COOKIE) == visitor or st.session_state.get("visitor_cookie_set"):
+        return
+    st.session_state.visitor_cookie_set = True
+    with st.sidebar:
+        st.html(f"<script>document.cookie = '{VISITOR_COOKIE}={visitor}; path=/; max-age={30 * 86400}; "
+                "SameSite=Lax';</script>", unsafe_allow_javascript=True, width="content")
 
 
 def visible_runs() -> dict[str, dict[str, Any]]:
@@ -34,9 +53,11 @@ def visible_runs() -> dict[str, dict[str, Any]]:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
 def _load_model(path: str, version: tuple[int, int]):
+    """Only the lab's own files come here (kept runs, re-saved uploads, the
+    current or the owner's pinned model); uploads were checked in a sandbox."""
     from model.predict import load_classifier
 
-    return load_classifier(path)
+    return load_classifier(path, own=True)
 
 
 @st.cache_resource(show_spinner="Loading MNIST…")

@@ -196,3 +196,22 @@ def test_the_disk_quota_evicts_the_least_recently_used_run_first(lab_dir):
     assert evicted == ["old"]
     assert store.enforce_quota(500, protected={"pinned"}, root=lab_dir) == ["recent"]
     assert store.run_dir("pinned", lab_dir).exists()
+
+
+def test_in_the_demo_an_upload_is_listed_for_its_session_only(lab_dir):
+    for key, owner in (("shared-run", None), ("upload-a", "a"), ("upload-b", "b")):
+        store.write_json(store.run_dir(key, lab_dir) / "meta.json", {"key": key, "owner": owner})
+    assert {m["key"] for m in store.list_runs(lab_dir, session="a")} == {"shared-run", "upload-a"}
+    assert {m["key"] for m in store.list_runs(lab_dir)} == {"shared-run", "upload-a", "upload-b"}
+
+
+def test_the_owner_pins_the_demo_model(lab_dir, default_run, monkeypatch):
+    import shutil
+
+    pinned = lab_dir / "owner.h5"
+    shutil.copy(default_run.path, pinned)
+    monkeypatch.setenv("MNIST_LAB_DEMO_MODEL", str(pinned))
+    assert store.default_model(lab_dir) is None  # not in demo mode: the pin does not apply
+    monkeypatch.setenv("MNIST_LAB_DEMO", "1")
+    chosen = store.default_model(lab_dir)
+    assert chosen.path == pinned and chosen.meta["description"] == "the demo model (owner.h5)"

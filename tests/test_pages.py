@@ -248,3 +248,32 @@ def test_tune_page_is_off_in_demo_mode(lab_dir, monkeypatch):
     at = open_page("tune")
     assert "off in this public demo" in texts(at)
     assert not at.button
+
+
+def test_a_pinned_demo_model_is_what_every_visitor_draws_with(lab_dir, default_run, monkeypatch):
+    """The owner's own file: no starter model is trained, and the Draw page reads with it."""
+    import shutil
+
+    from model import jobs
+
+    pinned = lab_dir / "owner.h5"
+    shutil.copy(default_run.path, pinned)
+    monkeypatch.setenv("MNIST_LAB_DEMO", "1")
+    monkeypatch.setenv("MNIST_LAB_WARMUP", "1")
+    monkeypatch.setenv("MNIST_LAB_DEMO_MODEL", str(pinned))
+    at = open_page("draw")
+    assert "Model: the demo model (owner.h5)" in texts(at)
+    assert at.sidebar.selectbox(key="model_key").value == "default"
+    assert jobs.list_jobs() == []
+
+
+def test_an_error_in_a_page_is_one_line_not_a_traceback(lab_with_model, monkeypatch):
+    from model import evaluate
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire\nTraceback (most recent call last): ...")
+
+    monkeypatch.setattr(evaluate, "evaluate", broken)
+    at = open_page("evaluate")
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Something went wrong here: disk on fire"]

@@ -29,11 +29,11 @@ VIEWPORT = {"width": 1400, "height": 1000}
 
 
 @contextlib.contextmanager
-def run_server(workdir: Path, log: Path) -> Iterator[Server]:
+def run_server(workdir: Path, log: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
     """`streamlit run dashboard.py`, headless, on 127.0.0.1 and a free port,
     with ``workdir`` as MNIST_LAB_DIR and its output in ``log``; stopped
     when the block ends, whatever happens in it."""
-    with Server(workdir, log=log) as srv:
+    with Server(workdir, log=log, env=env) as srv:
         try:
             srv.wait_healthy(HEALTH_TIMEOUT)
         except (RuntimeError, TimeoutError) as exc:

@@ -1,0 +1,165 @@
+"""The public demo link as strangers use it, in headless Chromium: a fresh
+demo server (MNIST_LAB_DEMO=1) where the first visitor draws without
+pressing Train; a training that outlives its visitor leaving the page; Cancel;
+two visitors, one training, the other keeping the demo model; and the queue.
+
+Each browser context is one visitor (one Streamlit session). The tests run
+in file order on one server: the first needs its empty work folder.
+
+    pytest -m browser -s tests/browser/test_demo.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+
+if not os.environ.get("CI"):
+    pytest.importorskip("playwright.sync_api", reason="Playwright is missing: pip install -r requirements-dev.txt")
+from playwright.sync_api import Page, expect  # noqa: E402
+
+from model import store  # noqa: E402
+from model.config import TrainConfig  # noqa: E402
+
+from .conftest import VIEWPORT, Server, run_server  # noqa: E402
+from .ui import (DIGITS, PAGE_TIMEOUT, TRAIN_TIMEOUT, assert_no_console_errors, canvas, draw, idle,  # noqa: E402
+                 metric_value, open_page, report, snap)
+
+pytestmark = pytest.mark.browser
+STARTER = "CNN conv 16-32 (5x5 valid), ADAM lr 0.005, batch 128, 4 epochs"
+# Long enough to leave and come back, or to queue behind (about a minute on two cores).
+LONG = TrainConfig(epochs=5, batch_size=16)
+SHORT = TrainConfig(epochs=1, batch_size=128)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp("demo_lab")
+    log = tmp_path_factory.mktemp("demo_server") / "streamlit.log"
+    with run_server(workdir, log, env={"MNIST_LAB_DEMO": "1"}) as srv:
+        yield srv
+
+
+@pytest.fixture
+def visitor(browser, demo, request):
+    """New visitors: each call opens one more browser context (session)."""
+    contexts = []
+
+    def new() -> Page:
+        context = browser.new_context(viewport=VIEWPORT)
+        context.set_default_timeout(30_000)
+        contexts.append(context)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+        page.console = type("Console", (), {"errors": errors})()
+        return page
+
+    try:
+        yield new
+    finally:
+        report_ = getattr(request.node, "rep_call", None)
+        if report_ is not None and report_.failed:
+            print(f"server log tail:\n{demo.log_tail(40)}", flush=True)
+        for context in contexts:
+            context.close()
+
+
+def start(page: Page, server: Server, config: TrainConfig) -> None:
+    """Train ``config`` (the classic preset with its epochs, batch size and seed) from the Train page."""
+    open_page(page, server, "train", "Train")
+    for label, value in (("Epochs", config.epochs), ("Batch size", config.batch_size), ("Random seed", config.seed)):
+        field = page.get_by_role("spinbutton", name=label)
+        field.fill(str(value))
+        field.press("Enter")
+    expect(page.get_by_text(config.describe(), exact=True)).to_be_visible()
+    idle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+
+
+def running(page: Page) -> None:
+    """The job's progress bar in the page (not the sidebar's) shows a step."""
+    bar = page.locator('[data-testid="stMain"] [data-testid="stProgress"]')
+    expect(bar).to_contain_text(re.compile(r"epoch \d+/\d+ · step [1-9]"), timeout=TRAIN_TIMEOUT)
+
+
+def model_caption(page: Page, server: Server) -> str:
+    open_page(page, server, "draw", "Draw")
+    expect(canvas(page)).to_be_visible(timeout=PAGE_TIMEOUT)
+    return page.get_by_text(re.compile("^Model: ")).inner_text()
+
+
+def test_a_fresh_demo_server_lets_the_first_visitor_draw_without_training(visitor, demo, timings, screenshots):
+    assert store.current_run(demo.workdir) is None, "this test needs the demo server's empty work folder"
+    page = visitor()
+    started = time.monotonic()
+    open_page(page, demo, "draw", "Draw")
+    expect(page.get_by_text("Getting ready", exact=False)).to_be_visible(timeout=PAGE_TIMEOUT)
+    expect(page.locator('[data-testid="stMain"] [data-testid="stProgress"]')).to_be_visible()
+    snap(page, screenshots / "demo-getting-ready.png")
+    expect(canvas(page)).to_be_visible(timeout=TRAIN_TIMEOUT)  # the page went on by itself
+    report("demo_first_visit_to_canvas_s", time.monotonic() - started, timings)
+    expect(page.get_by_text(f"Model: {STARTER}")).to_be_visible()
+    draw(page, DIGITS["7"])
+    expect(metric_value(page, "Prediction")).to_have_text("7", timeout=PAGE_TIMEOUT)
+    expect(page.get_by_role("button", name=re.compile("^Train"))).to_have_count(0)
+    idle(page)
+    snap(page, screenshots / "demo-first-drawing.png")
+    assert_no_console_errors(page)
+
+
+def test_a_training_survives_its_visitor_leaving_and_shows_again_on_return(visitor, demo, screenshots):
+    page = visitor()
+    start(page, demo, LONG)
+    running(page)
+    page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]', has_text="Draw").click()
+    expect(canvas(page)).to_be_visible(timeout=PAGE_TIMEOUT)  # left the Train page mid-way
+    expect(page.locator('[data-testid="stSidebar"] [data-testid="stProgress"]')).to_contain_text("epoch")
+    page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]', has_text="Train").click()
+    running(page)  # back: the same job's progress, still going
+    page.reload()  # a new session of the same browser: the visitor cookie finds the job again
+    running(page)
+    snap(page, screenshots / "demo-training-again.png")
+    expect(metric_value(page, "Test accuracy")).to_be_visible(timeout=TRAIN_TIMEOUT)
+    expect(page.get_by_text("now the model your Evaluate and Draw pages use", exact=False)).to_be_visible()
+    assert store.load_run_meta(LONG.key(), demo.workdir) is not None
+    assert model_caption(page, demo) == f"Model: {LONG.describe()}"  # the visitor's own model now
+    assert_no_console_errors(page)
+
+
+def test_cancel_stops_a_training(visitor, demo):
+    page = visitor()
+    config = TrainConfig(epochs=5, batch_size=8)
+    start(page, demo, config)
+    running(page)
+    page.locator('[data-testid="stMain"]').get_by_role("button", name="Cancel").click()
+    expect(page.get_by_text(f"Cancelled: {config.describe()}")).to_be_visible(timeout=PAGE_TIMEOUT)
+    expect(page.locator('[data-testid="stMain"] [data-testid="stProgress"]')).to_have_count(0)
+    assert not store.run_dir(config.key(), demo.workdir).exists()  # nothing half-made left behind
+
+
+def test_one_visitor_trains_and_the_others_keep_the_demo_model(visitor, demo):
+    trainer, other = visitor(), visitor()
+    start(trainer, demo, SHORT)
+    expect(metric_value(trainer, "Test accuracy")).to_be_visible(timeout=TRAIN_TIMEOUT)
+    assert model_caption(trainer, demo) == f"Model: {SHORT.describe()}"
+    assert model_caption(other, demo) == f"Model: {STARTER}"
+    assert store.current_run(demo.workdir).meta["description"] == STARTER
+
+
+def test_a_second_training_waits_in_the_queue_with_its_position(visitor, demo, screenshots):
+    first, second = visitor(), visitor()
+    start(first, demo, TrainConfig(epochs=5, batch_size=8, seed=1))
+    running(first)
+    start(second, demo, TrainConfig(epochs=1, batch_size=64, seed=1))
+    queued = second.get_by_text("Queued: number 1 in line", exact=False)
+    expect(queued).to_be_visible(timeout=PAGE_TIMEOUT)
+    snap(second, screenshots / "demo-queued.png")
+    first.locator('[data-testid="stMain"]').get_by_role("button", name="Cancel").click()  # the queue moves on
+    running(second)
+    expect(metric_value(second, "Test accuracy")).to_be_visible(timeout=TRAIN_TIMEOUT)
+    assert_no_console_errors(second)
