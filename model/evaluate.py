@@ -53,6 +53,11 @@ class Evaluation:
         return wrong[np.argsort(-self.probs[wrong].max(axis=1), kind="stable")]
 
 
+def disagreements(probs_a: np.ndarray, probs_b: np.ndarray) -> np.ndarray:
+    """Indices where two models predict different digits."""
+    return np.flatnonzero(probs_a.argmax(axis=1) != probs_b.argmax(axis=1))
+
+
 def test_metrics(model, test_data: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
     """Accuracy and cross-entropy on MNIST's 10,000 test images (loaded when
     ``test_data`` is not given): the figures every kept model carries."""

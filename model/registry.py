@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from model import sandbox, store
 from model.predict import InvalidModelError, load_classifier
@@ -95,14 +94,3 @@ def keep_upload(path: str, filename: str, key: str, max_bytes: int, root: str | 
     store.save_run(model, meta, None if root is None else Path(root))
     return meta
 
-
-def label(meta: dict[str, Any]) -> str:
-    """One line naming a run: what it is and how good."""
-    accuracy = meta.get("metrics", {}).get("test_accuracy")
-    score = f"{accuracy:.2%}" if isinstance(accuracy, (int, float)) else "unscored"
-    return f"{meta.get('description', meta.get('key', '?'))} · {score} · {meta.get('key', '')}"
-
-
-def disagreements(probs_a: np.ndarray, probs_b: np.ndarray) -> np.ndarray:
-    """Indices where two models predict different digits."""
-    return np.flatnonzero(probs_a.argmax(axis=1) != probs_b.argmax(axis=1))

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model import figures, registry
-from model.evaluate import Evaluation
+from model import figures
+from model.evaluate import Evaluation, disagreements
 from pages.charts import show_figure
 from pages.guard import run_page
-from pages.models import current_model, load_run, test_set, visible_runs
+from pages.models import current_model, load_run, run_label, test_set, visible_runs
 
 GRID = 25
 
@@ -93,7 +93,7 @@ def compare(chosen, result: Evaluation, images: np.ndarray) -> None:
     st.subheader("Accuracy per digit")
     others = {k: m for k, m in visible_runs().items() if k != chosen.meta.get("key")}
     other_key = st.selectbox("Compare with", [None, *others], key="compare_with",
-                             format_func=lambda k: "(no other model)" if k is None else registry.label(others[k]))
+                             format_func=lambda k: "(no other model)" if k is None else run_label(others[k]))
     other = load_run(other_key) if other_key else None
     columns = {"this model": result.per_class_accuracy}
     if other is not None:
@@ -112,7 +112,7 @@ def compare(chosen, result: Evaluation, images: np.ndarray) -> None:
     a, b = st.columns(2)
     a.metric("This model", f"{result.accuracy:.2%}")
     b.metric("Other model", f"{other_result.accuracy:.2%}", f"{other_result.accuracy - result.accuracy:+.2%}")
-    differ = registry.disagreements(result.probs, other_result.probs)
+    differ = disagreements(result.probs, other_result.probs)
     st.write(f"They disagree on **{len(differ)}** of {len(result.labels):,} test images; the first 10 "
              "(titles: this model's prediction):")
     if len(differ):

@@ -121,6 +121,13 @@ def load_run(key: str) -> Chosen | None:
         return None
 
 
+def run_label(meta: dict[str, Any]) -> str:
+    """One line naming a kept run: what it is and how good."""
+    accuracy = meta.get("metrics", {}).get("test_accuracy")
+    score = f"{accuracy:.2%}" if isinstance(accuracy, (int, float)) else "unscored"
+    return f"{meta.get('description', meta.get('key', '?'))} · {score} · {meta.get('key', '')}"
+
+
 def default_label() -> str:
     return "The demo model" if current_limits().demo else "Current model (mnist_model.h5)"
 
@@ -149,5 +156,5 @@ def model_sidebar() -> None:
     if st.session_state.get("model_key", DEFAULT) not in runs:
         st.session_state.model_key = DEFAULT
     st.sidebar.selectbox("Model", [DEFAULT, *runs], key="model_key",
-                         format_func=lambda k: default_label() if k == DEFAULT else registry.label(runs[k]))
+                         format_func=lambda k: default_label() if k == DEFAULT else run_label(runs[k]))
 
