@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-
 from model import sandbox, store
 from model.predict import InvalidModelError, load_classifier
 
