@@ -393,7 +393,7 @@ def run(job_id: int, root: Path | None = None) -> None:
 
     quiet_tensorflow()
     with contextlib.suppress(OSError):
-        os.nice(5)  # the server's visitors (drawing) come first
+        os.nice(19)  # the server's visitors (drawing) come first; training takes the idle CPU
     job = get(job_id, root)
     if job is None or job.status != "running":
         return

@@ -171,20 +171,27 @@ def job_ended(job: Job) -> None:
         st.error(f"{job.title}: {job.message}", icon=":material/error:")
 
 
+def _own(job: Job) -> bool:
+    """Did this session start or join ``job``? (Locally the panel lists others' too.)"""
+    return job.session == session_id() or job.id in st.session_state.get("my_jobs", [])
+
+
 def jobs_sidebar() -> None:
-    """The session's jobs, in the sidebar of every page, live while any runs."""
+    """The session's jobs, in the sidebar of every page; live while one of
+    its own runs (others' jobs, listed locally, refresh with the page: a
+    panel rerunning every second in every session would cost each of them)."""
     mine = my_jobs()
     if not mine:
         return
-    active = any(j.active for j in mine)
+    live = any(j.active and _own(j) for j in mine)
     with st.sidebar:
-        st.fragment(run_every=2 * LIVE_S if active else None)(guarded(_jobs_panel))()
+        st.fragment(run_every=2 * LIVE_S if live else None)(guarded(_jobs_panel))()
 
 
 def _jobs_panel() -> None:
     mine = my_jobs()
     was_active = set(st.session_state.get("active_jobs", []))
-    st.session_state.active_jobs = [j.id for j in mine if j.active]
+    st.session_state.active_jobs = [j.id for j in mine if j.active and _own(j)]
     if was_active - set(st.session_state.active_jobs):  # one ended: show its result on the page
         st.rerun()
     st.caption("Jobs")
