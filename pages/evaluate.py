@@ -9,7 +9,7 @@ import streamlit as st
 from model import figures
 from model.evaluate import Evaluation, disagreements
 from pages.charts import show_figure
-from pages.guard import run_page
+from pages.guard import guarded, run_page
 from pages.models import current_model, load_run, run_label, test_set, visible_runs
 
 GRID = 25
@@ -45,15 +45,23 @@ def page() -> None:
     if chosen is None:
         return
     result = evaluation(str(chosen.path), chosen.version, chosen.model)
-    images, _ = test_set()
-
     st.caption(chosen.meta.get("description", f"the model in {chosen.path}"))
     a, b, c = st.columns(3)
     a.metric("Test accuracy", f"{result.accuracy:.2%}")
     b.metric("Test loss", f"{result.loss:.4f}")
     c.metric("Mistakes", f"{(~result.correct).sum():,} of {len(result.labels):,}")
-
     downloads(chosen.model, chosen.meta.get("key", "model"))
+    # Each section is a fragment: its controls rerun it alone, not the page.
+    digits_section(result)
+    confusion_section(result)
+    compare(chosen, result)
+
+
+@st.fragment
+@guarded
+def digits_section(result: Evaluation) -> None:
+    """A sample of test digits, right and wrong, and the probabilities of some."""
+    images, _ = test_set()
     st.subheader("Test digits")
     controls = st.columns([1, 1, 3])
     if controls[0].button("New sample", key="new_sample"):
@@ -76,6 +84,12 @@ def page() -> None:
                                              title=f"#{position}: test image {i}, true {result.labels[i]}"),
                     columns[n % 3])
 
+
+@st.fragment
+@guarded
+def confusion_section(result: Evaluation) -> None:
+    """The confusion matrix and the worst mistakes."""
+    images, _ = test_set()
     left, right = st.columns(2)
     with left:
         st.subheader("Confusion matrix")
@@ -85,11 +99,13 @@ def page() -> None:
         st.caption("Wrong, and the most confident about it.")
         worst = result.mistakes()[:10]
         show_figure(figures.digit_grid(images[worst], result.predictions[worst], result.labels[worst]))
-    compare(chosen, result, images)
 
 
-def compare(chosen, result: Evaluation, images: np.ndarray) -> None:
+@st.fragment
+@guarded
+def compare(chosen, result: Evaluation) -> None:
     """Accuracy per digit, and side by side with another kept model."""
+    images, _ = test_set()
     st.subheader("Accuracy per digit")
     others = {k: m for k, m in visible_runs().items() if k != chosen.meta.get("key")}
     other_key = st.selectbox("Compare with", [None, *others], key="compare_with",
