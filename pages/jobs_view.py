@@ -11,6 +11,7 @@ import streamlit as st
 
 from model import jobs, store
 from model.config import ConfigError, TrainConfig
+from model.estimate import human
 from model.jobs import Job
 from model.limits import auto_warmup, current_limits
 from pages.charts import line_chart, show_history
@@ -108,7 +109,9 @@ def progress_text(job: Job) -> str:
         return "starting: loading data and building the model…"
     epoch, epochs = p["epoch"], p["epochs"]
     total = epochs * p["steps_per_epoch"]
-    return f"epoch {min(epoch + 1, epochs)}/{epochs} · step {p['step']:,}/{total:,} · {p['elapsed']:.0f} s"
+    done = p["step"] / max(1, total)
+    left = f" · {human(p['elapsed'] * (1 - done) / done)} left" if 0.02 < done < 1 else ""
+    return f"epoch {min(epoch + 1, epochs)}/{epochs} · step {p['step']:,}/{total:,} · {p['elapsed']:.0f} s{left}"
 
 
 def fraction(job: Job) -> float:

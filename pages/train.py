@@ -6,7 +6,9 @@ import streamlit as st
 
 from model.config import (ACTIVATIONS, ARCHITECTURES, DEFAULT_LEARNING_RATES, MAX_EPOCHS, OPTIMIZERS,
                           PRESETS, SCHEDULES, ConfigError, TrainConfig, parse_sizes)
-from model.limits import current_limits
+from model import store
+from model.estimate import CONFIRM_S, expected_seconds, human
+from model.limits import Limits, current_limits
 from pages.guard import run_page
 from pages.jobs_view import show_training, start_training
 
@@ -45,8 +47,12 @@ def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
     momentum = middle.number_input("Momentum (SGD)", 0.0, 0.99, base.momentum, 0.1, disabled=optimizer != "sgd",
                                    key=key("momentum"))
     nesterov = middle.checkbox("Nesterov (SGD)", base.nesterov, disabled=optimizer != "sgd", key=key("nesterov"))
-    batch_size = right.number_input("Batch size", 1, 60_000, base.batch_size, key=key("batch"))
-    epochs = right.number_input("Epochs", 1, MAX_EPOCHS, base.epochs, key=key("epochs"))
+    # No min/max on these two: a value out of range is not silently replaced by the
+    # old one (what a bounded number_input does); TrainConfig refuses it, in words.
+    batch_size = right.number_input("Batch size", value=base.batch_size, step=1, key=key("batch"),
+                                    help="1 to 60,000 images a step.")
+    epochs = right.number_input("Epochs", value=base.epochs, step=1, key=key("epochs"),
+                                help=f"1 to {MAX_EPOCHS} passes over the training images.")
     seed = right.number_input("Random seed", 0, 2**31 - 1, base.seed, key=key("seed"),
                               help="Same settings and seed give the same model.")
     with st.expander("Regularization, augmentation, validation"):
@@ -85,14 +91,31 @@ def page() -> None:
                 "visitors'.", icon=":material/public:")
     preset = st.selectbox("Preset", list(PRESETS), key="preset",
                           format_func=lambda name: f"{name}: {PRESETS[name].describe()}")
+    # The Train button and what it starts sit here, above the settings: where the
+    # eye is when the page opens, whatever the screen's height.
+    action = st.container()
     try:
         config = hyperparameters(PRESETS[preset], preset)
         limits.check(config)
     except ConfigError as exc:
-        st.error(f"Check the settings: {exc}")
+        action.error(f"Check the settings: {exc}. Nothing can be trained until it is fixed.",
+                     icon=":material/error:")
         return
-    st.write(f"**{config.describe()}**")
-    if st.button("Train", type="primary", key="train"):
+    with action:
+        train_action(config, limits)
+
+
+def train_action(config: TrainConfig, limits: Limits) -> None:
+    """The settings in one line, the time to expect, the Train button, the job."""
+    seconds = expected_seconds(config, store.list_runs())
+    st.markdown(f"**{config.describe()}** · expected training time on this machine: {human(seconds)}")
+    if limits.job_seconds and seconds > limits.job_seconds:
+        st.warning(f"That would take {human(seconds)}, more than the {limits.job_seconds // 60} minutes a job "
+                   "may run in this public demo: choose fewer epochs, a larger batch or a smaller network.",
+                   icon=":material/timer:")
+        return
+    confirmed = seconds <= CONFIRM_S or st.checkbox(f"Yes, train for {human(seconds)}", key="confirm_long")
+    if st.button("Train", type="primary", key="train", disabled=not confirmed):
         start_training(config, "train_job")
     show_training("train_job")
 

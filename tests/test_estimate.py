@@ -1,0 +1,95 @@
+"""The training-time estimate (model.estimate) and the Train page's use of it:
+the expected time shown before training, a confirmation above ten minutes,
+and settings out of range refused in words instead of silently replaced."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from test_pages import open_page, texts
+
+from model.config import PRESETS, TrainConfig
+from model.estimate import (CONFIRM_S, expected_seconds, human, machine_factor, multiply_adds,
+                            predicted_seconds)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_multiply_adds_match_an_independent_count_from_the_built_model(name):
+    """The reference: model.untrusted walks the saved Keras config layer by layer."""
+    from model.architectures import build_model, with_keras_layers
+    from model.untrusted import check_sizes
+
+    config = PRESETS[name]
+    keras_config = json.loads(with_keras_layers(build_model(config)).to_json())
+    assert multiply_adds(config) == check_sizes(keras_config, name).macs
+
+
+def test_the_presets_measured_times_are_predicted_within_a_third():
+    measured = {"classic": 8.8, "fast-cnn": 23.3, "strong-cnn": 380.0}  # bench/RESULTS.md, 2 cores
+    for name, seconds in measured.items():
+        assert abs(predicted_seconds(PRESETS[name]) / seconds - 1) < 1 / 3, name
+
+
+def test_kept_runs_correct_the_estimate_for_this_machine():
+    config = TrainConfig(epochs=2)
+    slow = [{"key": "x", "config": c.to_dict(), "train_seconds": 3 * predicted_seconds(c)}
+            for c in (TrainConfig(), PRESETS["fast-cnn"])]
+    assert machine_factor(slow) == pytest.approx(3)
+    assert expected_seconds(config, slow) == pytest.approx(3 * predicted_seconds(config))
+    assert machine_factor([{"config": None}, {"key": "upload"}]) == 1.0  # uploads carry no config
+    kept = [{"key": config.key(), "config": config.to_dict(), "train_seconds": 1.5}]
+    assert expected_seconds(config, kept) == 1.5  # trained before: reused at once
+
+
+def test_early_stopped_runs_do_not_count_as_the_speed_of_the_machine():
+    config = TrainConfig(epochs=10, validation_split=0.1, early_stopping=1)
+    stopped = {"config": config.to_dict(), "train_seconds": 1.0, "epochs_run": 2}
+    assert machine_factor([stopped]) == 1.0
+
+
+def test_human_durations():
+    assert [human(s) for s in (0.2, 42, 240, 3 * 3600)] == ["about 1 s", "about 42 s", "about 4 minutes",
+                                                            "about 3.0 hours"]
+
+
+def number(at, label: str):
+    return [n for n in at.number_input if n.label == label][0]
+
+
+def test_the_train_page_shows_the_expected_time(lab_dir):
+    at = open_page("train")
+    assert "expected training time on this machine: about 8 s" in texts(at)
+
+
+def test_a_value_out_of_range_is_refused_in_words_not_replaced(lab_dir):
+    at = open_page("train")
+    number(at, "Epochs").set_value(100_000).run()
+    assert "epochs must be 1 to 200, got 100000" in at.error[0].value
+    assert not [b for b in at.button if b.key == "train"]  # nothing to train until it is fixed
+    number(at, "Epochs").set_value(3).run()
+    number(at, "Batch size").set_value(0).run()
+    assert "batch size must be 1 to 60000, got 0" in at.error[0].value
+
+
+def test_a_training_of_hours_asks_first(lab_dir):
+    at = open_page("train")
+    number(at, "Batch size").set_value(1).run()
+    number(at, "Epochs").set_value(200).run()
+    assert expected_seconds(dataclasses.replace(TrainConfig(), batch_size=1, epochs=200)) > CONFIRM_S
+    assert "about 4.0 hours" in texts(at)
+    assert at.button(key="train").disabled
+    at.checkbox(key="confirm_long").check().run()
+    assert not at.button(key="train").disabled
+
+
+def test_in_the_demo_a_training_over_the_time_limit_is_not_offered(lab_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_DEMO", "1")
+    at = open_page("train")
+    at.selectbox(key="preset").set_value("strong-cnn").run()
+    number(at, "Epochs").set_value(5).run()
+    at.selectbox(key="padding:strong-cnn").set_value("same").run()
+    at.selectbox(key="kernel:strong-cnn").set_value(5).run()  # 10x the work of 3x3 valid
+    assert "more than the 10 minutes a job may run" in at.warning[0].value
+    assert not [b for b in at.button if b.key == "train"]
