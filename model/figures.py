@@ -16,43 +16,54 @@ RIGHT, WRONG, NEUTRAL = "#1a7f37", "#cf222e", "#57606a"
 
 
 def digit_grid(images: np.ndarray, predicted: Sequence[int], true: Sequence[int],
-               columns: int = 5, title: str | None = None) -> Figure:
+               columns: int = 5, title: str | None = None, numbered: bool = False,
+               other: Sequence[int] | None = None) -> Figure:
     """Images in a grid, each titled "pred P / true T", green when right, red
     when wrong (the title's words carry the same news for those who can't
-    tell the colours apart)."""
+    tell the colours apart); ``numbered``: "#1" ... before each title;
+    ``other``: a second model's predictions, titled "A 7 · B 9 / true 9"."""
     rows = max(1, -(-len(images) // columns))
-    fig = Figure(figsize=(1.6 * columns, 1.75 * rows), layout="constrained")
+    fig = Figure(figsize=(2.3 * columns, 2.3 * rows), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
-    for ax, image, p, t in zip(axes.flat, images, predicted, true):
+    for n, (ax, image, p, t) in enumerate(zip(axes.flat, images, predicted, true)):
         ok = int(p) == int(t)
         ax.imshow(image, cmap="gray_r", interpolation="nearest")
-        ax.set_title(f"pred {p} / true {t}" + ("" if ok else " ✗"), fontsize=9,
-                     color=RIGHT if ok else WRONG, fontweight="normal" if ok else "bold")
+        said = f"pred {p}" if other is None else f"A {p} · B {other[n]}"
+        ax.set_title((f"#{n + 1} " if numbered else "") + f"{said} / true {t}" + ("" if ok else " ✗"),
+                     fontsize=11, color=RIGHT if ok else WRONG, fontweight="normal" if ok else "bold")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=13)
     return fig
 
 
 def probability_bars(probs: np.ndarray, title: str = "Softmax probabilities",
-                     true: int | None = None) -> Figure:
+                     true: int | None = None, image: np.ndarray | None = None) -> Figure:
     """Bar chart of the 10 class probabilities; the predicted class is
-    highlighted, and the true one, when given, is marked."""
+    highlighted, and the true one, when given, is marked; ``image``: the
+    digit itself, drawn at the left."""
     probs = np.asarray(probs, dtype=float)
     predicted = int(probs.argmax())
-    fig = Figure(figsize=(4.2, 2.6), layout="constrained")
-    ax = fig.subplots()
+    if image is None:
+        fig = Figure(figsize=(4.2, 2.6), layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = Figure(figsize=(5.6, 2.6), layout="constrained")
+        picture, ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2.6]})
+        picture.imshow(image, cmap="gray_r", interpolation="nearest")
+        picture.set_axis_off()
     colors = [NEUTRAL] * 10
     colors[predicted] = RIGHT if true is None or true == predicted else WRONG
     ax.bar(range(10), probs, color=colors)
     ax.set_xticks(range(10))
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.18)  # room above a bar at 1.0 for its "true" mark
+    ax.set_yticks([0, 0.5, 1])
     ax.set_xlabel("digit")
     ax.set_ylabel("probability")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=11)
     if true is not None:
-        ax.annotate("true", (true, min(0.95, probs[true] + 0.05)), ha="center", fontsize=8)
+        ax.annotate("true", (true, probs[true] + 0.03), ha="center", va="bottom", fontsize=10)
     return fig
 
 

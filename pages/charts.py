@@ -54,5 +54,19 @@ def probability_chart(where, probs, title: str) -> None:
         f'</figure>')
 
 
-def show_figure(fig, where=st) -> None:
-    where.pyplot(fig, clear_figure=True)
+def figure_png(fig, dpi: int = 150) -> bytes:
+    """A Matplotlib figure as PNG bytes (cacheable, unlike the figure)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def show_figure(fig, where=st, alt: str | None = None) -> None:
+    """A figure as an image with a text alternative (``alt``) for screen readers."""
+    show_png(figure_png(fig), where, alt)
+
+
+def show_png(png: bytes, where=st, alt: str | None = None) -> None:
+    where.image(png, alt=alt, width="stretch")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from model import figures
 from model.evaluate import Evaluation, disagreements
-from pages.charts import show_figure
+from pages.charts import figure_png, show_figure, show_png
 from pages.guard import guarded, run_page
 from pages.models import current_model, load_run, run_label, test_set, visible_runs
 
@@ -33,6 +33,24 @@ def downloads(model, stem: str) -> None:
                                key=f"download_{fmt}", on_click="ignore")
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def grid_png(path: str, version: tuple[int, int], indices: tuple[int, ...], _result: Evaluation,
+             numbered: bool = False, other_key: str | None = None, _other: Evaluation | None = None) -> bytes:
+    """A grid of test digits as PNG, made once per model version and sample
+    (Matplotlib takes about 0.3 s for it: too slow for every click)."""
+    images, _ = test_set()
+    i = np.asarray(indices, dtype=int)
+    fig = figures.digit_grid(images[i], _result.predictions[i], _result.labels[i], numbered=numbered,
+                             other=None if _other is None else _other.predictions[i])
+    return figure_png(fig)
+
+
+def grid_alt(result: Evaluation, indices) -> str:
+    """The grid in words: each image's prediction and truth."""
+    return "Test digits, left to right, top to bottom: " + "; ".join(
+        f"#{n + 1} predicted {result.predictions[i]}, true {result.labels[i]}" for n, i in enumerate(indices))
+
+
 def sample(result: Evaluation, only_mistakes: bool, draw: int) -> np.ndarray:
     pool = result.mistakes() if only_mistakes else np.arange(len(result.labels))
     rng = np.random.default_rng(draw)
@@ -45,6 +63,7 @@ def page() -> None:
     if chosen is None:
         return
     result = evaluation(str(chosen.path), chosen.version, chosen.model)
+    st.session_state.evaluated = (str(chosen.path), chosen.version)  # the cache key of the figures below
     st.caption(chosen.meta.get("description", f"the model in {chosen.path}"))
     a, b, c = st.columns(3)
     a.metric("Test accuracy", f"{result.accuracy:.2%}")
@@ -71,18 +90,20 @@ def digits_section(result: Evaluation) -> None:
     if len(shown) == 0:
         st.success("No mistakes on the test set.")
         return
-    show_figure(figures.digit_grid(images[shown], result.predictions[shown], result.labels[shown],
-                                   title="Green: right · red: wrong"))
+    st.caption("Green: right · red: wrong (marked ✗).")
+    show_png(grid_png(*st.session_state.evaluated, tuple(shown), result, numbered=True), alt=grid_alt(result, shown))
 
     st.subheader("Softmax probabilities")
-    picked = st.multiselect("Images from the grid (numbered left to right, top to bottom)",
-                            range(1, len(shown) + 1), default=[1, 2, 3][:len(shown)], key="chosen")
+    picked = st.multiselect("Images from the grid (their numbers: #1 to #25)",
+                            range(1, len(shown) + 1), default=[1, 2, 3][:len(shown)], key="chosen",
+                            format_func=lambda n: f"#{n}")
     columns = st.columns(3)
     for n, position in enumerate(picked):
         i = shown[position - 1]
-        show_figure(figures.probability_bars(result.probs[i], true=int(result.labels[i]),
-                                             title=f"#{position}: test image {i}, true {result.labels[i]}"),
-                    columns[n % 3])
+        probs = ", ".join(f"{d}: {p:.0%}" for d, p in enumerate(result.probs[i]))
+        show_figure(figures.probability_bars(result.probs[i], true=int(result.labels[i]), image=images[i],
+                                             title=f"#{position}: true {result.labels[i]}"),
+                    columns[n % 3], alt=f"Test image {i}, true {result.labels[i]}; probabilities {probs}")
 
 
 @st.fragment
@@ -93,47 +114,62 @@ def confusion_section(result: Evaluation) -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Confusion matrix")
-        show_figure(figures.confusion_matrix(result.confusion))
+        show_figure(figures.confusion_matrix(result.confusion),
+                    alt=f"Confusion matrix of the 10,000 test images: {(~result.correct).sum()} mistakes")
     with right:
         st.subheader("Worst mistakes")
         st.caption("Wrong, and the most confident about it.")
         worst = result.mistakes()[:10]
-        show_figure(figures.digit_grid(images[worst], result.predictions[worst], result.labels[worst]))
+        show_png(grid_png(*st.session_state.evaluated, tuple(worst), result), alt=grid_alt(result, worst))
 
 
 @st.fragment
 @guarded
 def compare(chosen, result: Evaluation) -> None:
     """Accuracy per digit, and side by side with another kept model."""
-    images, _ = test_set()
     st.subheader("Accuracy per digit")
     others = {k: m for k, m in visible_runs().items() if k != chosen.meta.get("key")}
     other_key = st.selectbox("Compare with", [None, *others], key="compare_with",
                              format_func=lambda k: "(no other model)" if k is None else run_label(others[k]))
     other = load_run(other_key) if other_key else None
-    columns = {"this model": result.per_class_accuracy}
+    columns = {"this model (A)": result.per_class_accuracy}
     if other is not None:
         other_result = evaluation(str(other.path), other.version, other.model)
-        columns["other model"] = other_result.per_class_accuracy
-    rows = [{"digit": str(d), "model": name, "accuracy": float(acc[d])} for name, acc in columns.items()
-            for d in range(10)]
-    st.vega_lite_chart({
-        "title": "Test accuracy per digit", "height": 240, "data": {"values": rows}, "mark": "bar",
-        "encoding": {"x": {"field": "digit", "type": "nominal", "title": "digit", "axis": {"labelAngle": 0}},
-                     "xOffset": {"field": "model"}, "color": {"field": "model", "title": None},
-                     "y": {"field": "accuracy", "type": "quantitative", "title": "accuracy",
-                           "scale": {"zero": False}}}}, width="stretch")
+        columns["other model (B)"] = other_result.per_class_accuracy
+    accuracy_chart(columns)
     if other is None:
         return
     a, b = st.columns(2)
-    a.metric("This model", f"{result.accuracy:.2%}")
-    b.metric("Other model", f"{other_result.accuracy:.2%}", f"{other_result.accuracy - result.accuracy:+.2%}")
+    a.metric("This model (A)", f"{result.accuracy:.2%}")
+    b.metric("Other model (B)", f"{other_result.accuracy:.2%}", f"{other_result.accuracy - result.accuracy:+.2%}")
     differ = disagreements(result.probs, other_result.probs)
     st.write(f"They disagree on **{len(differ)}** of {len(result.labels):,} test images; the first 10 "
-             "(titles: this model's prediction):")
+             "(titles: A's prediction · B's prediction / the truth):")
     if len(differ):
-        first = differ[:10]
-        show_figure(figures.digit_grid(images[first], result.predictions[first], result.labels[first]))
+        first = tuple(differ[:10])
+        show_png(grid_png(*st.session_state.evaluated, first, result, other_key=other_key, _other=other_result),
+                 alt="; ".join(f"A {result.predictions[i]}, B {other_result.predictions[i]}, true "
+                               f"{result.labels[i]}" for i in first))
+
+
+def accuracy_chart(columns: dict[str, np.ndarray]) -> None:
+    """Accuracy per digit, zoomed to the data (93% and 99% must look different),
+    each bar labelled, the two models in clearly different colours."""
+    rows = [{"digit": str(d), "model": name, "accuracy": float(acc[d])} for name, acc in columns.items()
+            for d in range(10)]
+    low = max(0.0, min(r["accuracy"] for r in rows) - 0.02)
+    scale = {"domain": [low, 1], "zero": False, "clamp": True}
+    encoding = {"x": {"field": "digit", "type": "nominal", "title": "digit", "axis": {"labelAngle": 0}},
+                "xOffset": {"field": "model"},
+                "y": {"field": "accuracy", "type": "quantitative", "title": "accuracy", "scale": scale,
+                      "axis": {"format": ".0%"}},
+                "color": {"field": "model", "title": None, "legend": {"orient": "top"},
+                          "scale": {"domain": list(columns), "range": ["#0969da", "#bc4c00"]}}}
+    st.vega_lite_chart({
+        "title": "Test accuracy per digit", "height": 260, "data": {"values": rows}, "encoding": encoding,
+        "layer": [{"mark": "bar"},
+                  {"mark": {"type": "text", "dy": -6, "fontSize": 10},
+                   "encoding": {"text": {"field": "accuracy", "format": ".1%"}}}]}, width="stretch")
 
 
 run_page(page)
