@@ -457,7 +457,7 @@ def _search(job: Job, root: Path | None) -> dict[str, Any]:
     result = search(SearchSpace.from_dict(job.params["space"]), max_trials=trials, epochs=int(job.params["epochs"]),
                     data=(x[:subset], y[:subset]), progress=progress, root=root)
     return {"table": _plain(result.table), "best_config": result.best_config.to_dict(),
-            "best_val_accuracy": result.best_val_accuracy, "reused": not rows}
+            "best_trial": result.best_trial, "best_val_accuracy": result.best_val_accuracy, "reused": not rows}
 
 
 def _plain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ import streamlit as st
 from model import jobs
 from model.config import ARCHITECTURES, OPTIMIZERS, ConfigError, TrainConfig
 from model.limits import current_limits
-from model.tune import SearchSpace
+from model.tune import OBJECTIVE, SearchSpace, results_frame
 from pages.guard import run_page
 from pages.jobs_view import job_ended, job_progress, live, show_training, start_training, watch
 from pages.models import session_id
@@ -67,15 +67,25 @@ def start_search(space: SearchSpace, trials: int, epochs: int, subset: int) -> N
     st.session_state.search_job = job.id
 
 
+def results_table(result: dict):
+    """The trials, the score first and the best trial highlighted."""
+    frame = results_frame(result["table"], result.get("best_trial"))
+    frame = frame[[OBJECTIVE, "seconds", *[c for c in frame.columns if c not in (OBJECTIVE, "seconds")]]]
+    best = frame["trial"].str.endswith("*")
+    return frame.style.apply(lambda row: ["background-color: #dafbe1; font-weight: 600" if best[row.name]
+                                          else "" for _ in row], axis=1) \
+        .format({OBJECTIVE: "{:.2%}", "seconds": "{:.1f} s"}, na_rep="-")
+
+
 def results(result: dict) -> None:
     st.subheader("Results")
     if result.get("reused"):
         st.info("This search ran before with the same settings: its trials were reused, nothing was retrained.")
     best = TrainConfig.from_dict(result["best_config"])
-    st.dataframe(result["table"], hide_index=True)
     st.success(f"Best: {best.describe()} · validation accuracy {result['best_val_accuracy']:.2%}")
+    st.dataframe(results_table(result), hide_index=True)
     if st.button("Train the best settings on all the training data", key="train_best",
-                 help="The result becomes the current model, as on the Train page."):
+                 help="Like the Train button: the result becomes the current model, mnist_model.h5."):
         start_training(best, "tune_train_job")
     show_training("tune_train_job")
 

@@ -240,6 +240,11 @@ def test_tune_page_runs_a_small_search(lab_dir):
     assert not at.exception, at.exception
     wait(at, lambda at: "Best:" in texts(at))
     assert len(at.dataframe[-1].value) == 2
+    assert "ran before" not in texts(at)
+    at.button(key="search").click().run()  # the same search again: its trials are reused, and it says so
+    wait(at, lambda at: "Best:" in texts(at))
+    assert "its trials were reused" in texts(at)
+    assert len(at.dataframe[-1].value) == 2
     assert "Best:" in texts(at)
 
 
