@@ -14,6 +14,8 @@ DIGIT_BOX = 20  # MNIST's digits fit a 20x20 box inside the 28x28 image
 SIZE = 28
 INK_LEVEL = 0.2  # a pixel at least this bright (0..1) counts as ink
 MIN_DRAWING_FRACTION = 0.08  # a drawing smaller than this part of the canvas is a dot
+SMALL_DRAWING_FRACTION = 0.35  # smaller than this, a drawing is read, with a word of advice
+OFF_CENTRE_FRACTION = 0.25  # its middle this far from the canvas's middle: advice too
 
 
 class DrawingError(ValueError):
@@ -83,6 +85,24 @@ def canvas_to_mnist(image: np.ndarray) -> np.ndarray:
 
     digit = _fit_box(gray[top:bottom, left:right], DIGIT_BOX)
     return _centre_by_mass(digit, SIZE)
+
+
+def drawing_advice(image: np.ndarray) -> str | None:
+    """A word for a drawing that is read, but less surely than it could be:
+    small (its strokes come out thick once scaled up, so a 3 reads as an 8)
+    or far from the middle. None for a good drawing (or no drawing)."""
+    gray = to_grayscale(image)
+    ink = gray >= INK_LEVEL
+    if not ink.any() or ink.all():
+        return None
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    side = max(gray.shape)
+    if max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 < SMALL_DRAWING_FRACTION * side:
+        return "The digit is small: draw it larger, filling most of the canvas, for a surer reading."
+    middle = np.array([(rows[0] + rows[-1]) / 2, (cols[0] + cols[-1]) / 2])
+    if np.abs(middle - np.array(gray.shape) / 2).max() > OFF_CENTRE_FRACTION * side:
+        return "The digit is far from the middle: draw it in the middle of the canvas for a surer reading."
+    return None
 
 
 def _fit_box(crop: np.ndarray, box: int) -> np.ndarray:

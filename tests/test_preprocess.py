@@ -207,3 +207,17 @@ def test_upscaled_mnist_digits_are_still_read_the_same(mnist, default_run):
     redrawn = np.asarray(model(processed.reshape(50, 784), training=False)).argmax(1)
     agree = int((original == redrawn).sum())
     assert agree >= 45, f"only {agree} of 50 digits read the same after canvas_to_mnist"
+
+
+def test_advice_for_a_small_or_off_centre_drawing_but_not_for_a_good_one():
+    from conftest import drawn_digit
+
+    from model.preprocess import drawing_advice
+
+    good = drawn_digit([[(140, 40), (140, 240)]], width=22)  # a 1 down the middle
+    small = drawn_digit([[(40, 30), (40, 90)]], width=10)  # 70 px high, in a corner
+    off = drawn_digit([[(250, 60), (250, 260)]], width=18)  # large, at the right edge
+    assert drawing_advice(good) is None
+    assert drawing_advice(small).startswith("The digit is small")
+    assert drawing_advice(off).startswith("The digit is far from the middle")
+    assert drawing_advice(drawn_digit([])) is None
