@@ -27,7 +27,7 @@ from playwright.sync_api import Page, expect  # noqa: E402
 
 from .conftest import VIEWPORT, Server, run_server
 from .ui import (DEFAULT_MODEL, DIGITS, PAGE_TIMEOUT, TRAIN_TIMEOUT, assert_no_console_errors, canvas,
-                 charts_rendered, clear, draw, expect_hint, idle, images_loaded, ink, metric_value,
+                 charts_rendered, clear, draw, expect_hint, idle, images_loaded, ink, metric_value, nav_link,
                  open_page, percent, png_hash, report, snap, title, train_default_model)
 
 pytestmark = pytest.mark.browser
@@ -47,9 +47,8 @@ def test_landing_page_and_sidebar_navigation(page: Page, server: Server, timings
     idle(page)
     snap(page, screenshots / "home-first-launch.png")
 
-    nav = page.locator('[data-testid="stSidebarNav"]')
     for name in ("Train", "Evaluate", "Draw", "Home"):
-        nav.locator('[data-testid="stSidebarNavLink"]', has_text=name).click()
+        nav_link(page, name).click()
         expect(title(page)).to_contain_text("MNIST lab" if name == "Home" else name, timeout=PAGE_TIMEOUT)
         expect(page).to_have_url(re.compile(rf"/{name.lower()}$" if name != "Home" else r"/$"))
         idle(page)
@@ -110,7 +109,7 @@ PROGRESS_JS = """(above) => {
 
 def test_train_page_trains_shows_progress_and_reuses(page: Page, server: Server, screenshots):
     open_page(page, server, "train", "Train")
-    epochs = page.get_by_label("Epochs")
+    epochs = page.get_by_role("spinbutton", name="Epochs")
     expect(epochs).to_have_value("3")
     epochs.fill("1")
     epochs.press("Enter")
@@ -122,6 +121,8 @@ def test_train_page_trains_shows_progress_and_reuses(page: Page, server: Server,
     before = model_file.stat().st_mtime_ns if model_file.exists() else None
     page.get_by_role("button", name="Train", exact=True).click()
     expect(page.locator('[data-testid="stProgress"]')).to_be_visible(timeout=PAGE_TIMEOUT)
+    # What the click started shows where the eye is: in the viewport, without scrolling.
+    expect(page.locator('[data-testid="stMain"] [data-testid="stProgress"]')).to_be_in_viewport()
     # The bar moves: two readings, the second higher than the first.
     first = page.wait_for_function(PROGRESS_JS, arg=0, timeout=TRAIN_TIMEOUT, polling=100).json_value()
     second = page.wait_for_function(PROGRESS_JS, arg=first["value"], timeout=TRAIN_TIMEOUT,
@@ -288,3 +289,26 @@ def test_upload_limit_is_stated_once(page: Page, server: Server):
     taken = re.search(r"(\d+)\s*MB per file", widget)
     assert promised and taken, (label, widget)
     assert promised.group(1) == taken.group(1), f"label: {label!r}; widget: {widget!r}"
+
+
+# --- f. a phone ---------------------------------------------------------------------------
+
+def test_on_a_phone_the_reading_is_in_sight_while_drawing(browser, server: Server, screenshots):
+    """390x664 with touch, as a phone shows the page: the columns stack, and
+    the one-line reading above the canvas stays in view while drawing."""
+    context = browser.new_context(viewport={"width": 390, "height": 664}, has_touch=True, is_mobile=True,
+                                  device_scale_factor=2)
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/draw")
+        expect(canvas(page)).to_be_visible(timeout=TRAIN_TIMEOUT)
+        idle(page)
+        draw(page, DIGITS["7"])
+        headline = page.get_by_text(re.compile(r"^Reads 7 · \d+% sure$"))
+        expect(headline).to_be_visible(timeout=PAGE_TIMEOUT)
+        expect(headline).to_be_in_viewport()
+        expect(canvas(page)).to_be_in_viewport()
+        idle(page)
+        page.screenshot(path=str(screenshots / "draw-phone.png"))
+    finally:
+        context.close()

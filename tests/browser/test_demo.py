@@ -27,7 +27,7 @@ from model.config import TrainConfig  # noqa: E402
 
 from .conftest import VIEWPORT, Server, run_server  # noqa: E402
 from .ui import (DIGITS, PAGE_TIMEOUT, TRAIN_TIMEOUT, assert_no_console_errors, canvas, draw, idle,  # noqa: E402
-                 metric_value, open_page, report, snap)
+                 metric_value, nav_link, open_page, report, snap)
 
 pytestmark = pytest.mark.browser
 STARTER = "CNN conv 16-32 (5x5 valid), ADAM lr 0.005, batch 128, 4 epochs"
@@ -73,7 +73,7 @@ def start(page: Page, server: Server, config: TrainConfig) -> None:
     """Train ``config`` (the classic preset with its epochs, batch size and seed) from the Train page."""
     open_page(page, server, "train", "Train")
     for label, value in (("Epochs", config.epochs), ("Batch size", config.batch_size), ("Random seed", config.seed)):
-        field = page.get_by_role("spinbutton", name=label)
+        field = page.get_by_role("spinbutton", name=label, exact=True)
         field.fill(str(value))
         field.press("Enter")
     expect(page.get_by_text(config.describe(), exact=True)).to_be_visible()
@@ -116,10 +116,10 @@ def test_a_training_survives_its_visitor_leaving_and_shows_again_on_return(visit
     page = visitor()
     start(page, demo, LONG)
     running(page)
-    page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]', has_text="Draw").click()
+    nav_link(page, "Draw").click()
     expect(canvas(page)).to_be_visible(timeout=PAGE_TIMEOUT)  # left the Train page mid-way
     expect(page.locator('[data-testid="stSidebar"] [data-testid="stProgress"]')).to_contain_text("epoch")
-    page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]', has_text="Train").click()
+    nav_link(page, "Train").click()
     running(page)  # back: the same job's progress, still going
     page.reload()  # a new session of the same browser: the visitor cookie finds the job again
     running(page)

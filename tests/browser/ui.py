@@ -201,3 +201,8 @@ def clear(page: Page) -> None:
 def expect_hint(page: Page) -> None:
     expect(page.get_by_text("Draw a digit on the canvas: the prediction appears here.")).to_be_visible()
     expect(metric(page, "Prediction")).to_have_count(0)
+
+
+def nav_link(page: Page, name: str) -> Locator:
+    """The sidebar's link to page ``name`` (exactly: "Draw" is not "Drawings")."""
+    return page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=name, exact=True)
