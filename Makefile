@@ -4,12 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-dev chromium
+.PHONY: run test install install-dev chromium postgresql
 
 run: install
 	$(BIN)/streamlit run dashboard.py
 
-test: install-dev chromium
+test: install-dev chromium postgresql
 	$(BIN)/python -m pytest
 
 install: $(VENV)/.installed
@@ -31,3 +31,9 @@ chromium:
 	@command -v chromium >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-dejavu-core fonts-noto-color-emoji; }
+
+# Debian's PostgreSQL for the database tests (they start a throwaway server of their own).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql; }

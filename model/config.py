@@ -27,6 +27,8 @@ RECIPE_VERSION = 2
 MAX_EPOCHS = 200
 MAX_UNITS = 4096
 TRAIN_SIZE = 60_000
+MAX_DRAWINGS_WEIGHT = 100
+DRAWINGS_WEIGHT = 3  # the suggested weight when drawings are turned on: measured in bench/drawings.py
 
 
 class ConfigError(ValueError):
@@ -74,6 +76,11 @@ class TrainConfig:
     validation_split: float = 0.0
     early_stopping: int = 0  # patience in epochs; 0 is off (needs a validation split)
     seed: int = 0
+    # Saved drawings (``model.drawings``, their training part) added to MNIST's
+    # training set, each repeated this many times; 0 is off. Which drawings is
+    # data, not a setting: ``model.train.train`` reads them from the database
+    # and names the run ``key(drawings=<their digest>)``.
+    drawings_weight: int = 0
 
     def __post_init__(self) -> None:
         # Lists from JSON or widgets become tuples, so configs compare and hash.
@@ -128,6 +135,8 @@ class TrainConfig:
         check(0 <= self.validation_split < 0.5,
               f"validation split must be in [0, 0.5), got {self.validation_split}")
         check(self.early_stopping >= 0, "early-stopping patience must be >= 0")
+        check(0 <= self.drawings_weight <= MAX_DRAWINGS_WEIGHT,
+              f"drawings weight must be 0 (off) to {MAX_DRAWINGS_WEIGHT}, got {self.drawings_weight}")
         check(self.early_stopping == 0 or self.validation_split > 0,
               "early stopping needs a validation split")
 
@@ -150,8 +159,10 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         return from_known_fields(cls, d, "hyperparameters")
 
-    def key(self) -> str:
-        """A short stable hash of everything that changes the trained model."""
+    def key(self, drawings: str = "") -> str:
+        """A short stable hash of everything that changes the trained model.
+        ``drawings``: the digest of the saved drawings trained with (when
+        ``drawings_weight`` is on), so a new drawing means a new run."""
         d = self.to_dict()
         d["learning_rate"] = self.lr
         # Settings that don't apply can't make a different model: leave them out.
@@ -164,6 +175,10 @@ class TrainConfig:
             d.pop("weight_decay")
         if not self.label_smoothing:
             d.pop("label_smoothing")
+        if self.drawings_weight:
+            d["drawings"] = drawings
+        else:  # off: every key made before the option existed stays the same
+            d.pop("drawings_weight")
         d["recipe"] = RECIPE_VERSION
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
@@ -179,7 +194,9 @@ class TrainConfig:
                 blocks += f" ({self.kernel_size}x{self.kernel_size} {self.padding})"
             dense = f" + dense {'-'.join(map(str, self.hidden_units))}" if self.hidden_units else ""
             arch = f"CNN conv {blocks}{dense}"
-        return f"{arch}, {self.optimizer.upper()} lr {self.lr:g}, batch {self.batch_size}, {self.epochs} epoch{'s' if self.epochs != 1 else ''}"
+        extra = f" + saved drawings x{self.drawings_weight}" if self.drawings_weight else ""
+        return (f"{arch}, {self.optimizer.upper()} lr {self.lr:g}, batch {self.batch_size}, "
+                f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}{extra}")
 
 
 PRESETS: dict[str, TrainConfig] = {

@@ -1,5 +1,6 @@
 """The lab's SQL database: state that every session, every process and a
-restarted server must read alike (today: background jobs).
+restarted server must read alike (background jobs, and the drawings people
+saved with their right digit, ``model.drawings``).
 
 By default an SQLite file in the work folder (``models/lab.db``), nothing to
 set up; ``MNIST_LAB_DATABASE_URL`` points it at any database SQLAlchemy
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 
 from model import store
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: jobs; 2: + drawings
 ACTIVE = ("queued", "running")  # job states that are not over
 
 metadata = sa.MetaData()
@@ -51,6 +52,26 @@ jobs = sa.Table(
     sa.Index("one_active_job", "kind", "key", unique=True,
              sqlite_where=sa.text("status IN ('queued', 'running')"),
              postgresql_where=sa.text("status IN ('queued', 'running')")),
+)
+
+
+drawings = sa.Table(
+    "drawings", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("image", sa.LargeBinary, nullable=False),  # the 28x28 uint8 image the model saw, 784 bytes
+    sa.Column("canvas", sa.LargeBinary),  # the drawing itself, a grayscale PNG (a few KiB); None for imports
+    sa.Column("label", sa.Integer, nullable=False),  # the right digit, as the visitor said
+    sa.Column("prediction", sa.Integer),  # what the model read (None for imports)
+    sa.Column("probs", sa.JSON),  # its 10 probabilities
+    sa.Column("model", sa.String(200)),  # which model read it: run key or file name
+    sa.Column("session", sa.String(64)),  # the anonymous random id of the visitor's session
+    sa.Column("source", sa.String(16), nullable=False),  # draw | import
+    sa.Column("digest", sa.String(16), nullable=False),  # of the image's pixels: fixes its split
+    sa.Column("held_out", sa.Boolean, nullable=False),  # never trained on, only scored
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.CheckConstraint("label BETWEEN 0 AND 9", name="drawing_label_is_a_digit"),
+    sa.Index("drawings_by_label", "label"),
+    sa.Index("drawings_by_session", "session"),
 )
 
 
@@ -106,5 +127,19 @@ def _upgrade(eng: sa.Engine) -> None:
         elif found > SCHEMA_VERSION:
             raise RuntimeError(f"the lab database has schema {found}, newer than this code's "
                                f"{SCHEMA_VERSION}: update the code")
-        # Upgrades from older versions go here, one step a version, then:
-        # conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
+        elif found < SCHEMA_VERSION:
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                UPGRADES[version](conn)
+            conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
+
+
+def _to_2(conn: sa.Connection) -> None:
+    """1 -> 2: the drawings table. (``create_all`` above has made it already
+    in this same transaction; the step says so explicitly, so the chain stays
+    right when a later version changes what ``metadata`` holds.)"""
+    drawings.create(conn, checkfirst=True)
+
+
+# One step a version: UPGRADES[n] brings a database at version n - 1 to n, in
+# the transaction that records n (a failed step leaves the old version whole).
+UPGRADES = {2: _to_2}

@@ -35,7 +35,7 @@ import numpy as np
 
 from model import store
 from model.cli import FAILED, Parser, fail, sizes_argument, start_tensorflow
-from model.config import PRESETS, ConfigError, TrainConfig
+from model.config import DRAWINGS_WEIGHT, PRESETS, ConfigError, TrainConfig
 from model.data import Split, load_mnist
 from model.evaluate import test_metrics
 from model.preprocess import scale_images
@@ -170,7 +170,15 @@ def train(config: TrainConfig = TrainConfig(), callbacks: Sequence[Any] = (),
     """Train ``config`` on MNIST (or reuse the run that already did), keep the
     run in the registry, and (``make_current``) make it the current model,
     ``mnist_model.h5`` in the work folder; ``out``: also save it there."""
-    key = config.key()
+    used = None
+    if config.drawings_weight:  # the saved drawings' training part, read once: trained on and named by the key
+        from model.drawings import collection
+
+        used = collection("train", root)
+        if not len(used):
+            raise ConfigError("there are no saved drawings to train with yet (the held-out fifth is never "
+                              "trained on): save some on the Draw page, or turn the drawings weight to 0")
+    key = config.key(drawings=used.digest() if used is not None else "")
     folder = store.run_dir(key, root)
     # Sessions asking for the same settings wait here and share one training.
     with store.file_lock(folder.with_suffix(".lock")):
@@ -182,7 +190,7 @@ def train(config: TrainConfig = TrainConfig(), callbacks: Sequence[Any] = (),
             model = keras.models.load_model(folder / "model.keras", compile=False)
         else:
             with store.file_lock(store.training_lock_path(root)):  # one training at a time
-                model, meta = _train_new(config, callbacks, log_dir=folder / "logs")
+                model, meta = _train_new(config, callbacks, log_dir=folder / "logs", key=key, drawings=used)
                 store.save_run(model, meta, root)
     path = store.make_current(key, root) if make_current else store.run_model_path(key, root)
     if out is not None and Path(out).resolve() != path.resolve():
@@ -192,13 +200,18 @@ def train(config: TrainConfig = TrainConfig(), callbacks: Sequence[Any] = (),
     return TrainResult(model=model, meta=meta, path=path, cached=cached)
 
 
-def _train_new(config: TrainConfig, callbacks: Sequence[Any], log_dir: Path):
+def _train_new(config: TrainConfig, callbacks: Sequence[Any], log_dir: Path, key: str | None = None,
+               drawings=None):
     train_data, test_data = load_mnist()
+    if drawings is not None:  # first, each repeated: augmented like the rest; validation stays MNIST's tail
+        x, y = train_data
+        train_data = (np.concatenate([np.tile(drawings.x, (config.drawings_weight, 1, 1)), x]),
+                      np.concatenate([np.tile(drawings.y, config.drawings_weight), y]))
     started = time.perf_counter()
     model, history = fit(config, train_data, callbacks, log_dir=log_dir)
     seconds = time.perf_counter() - started
     meta = {
-        "key": config.key(),
+        "key": key or config.key(),
         "config": config.to_dict(),
         "description": config.describe(),
         "metrics": test_metrics(model, test_data),
@@ -209,6 +222,9 @@ def _train_new(config: TrainConfig, callbacks: Sequence[Any], log_dir: Path):
         "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
     }
+    if drawings is not None:
+        meta["drawings"] = {"count": len(drawings), "weight": config.drawings_weight, "digest": drawings.digest(),
+                            "per_digit": np.bincount(drawings.y, minlength=10).tolist()}
     return model, meta
 
 
@@ -239,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="default: the optimizer's Keras default")
         else:
             parser.add_argument(flag, type=type(default), default=default, help=f"default {default}")
+    parser.add_argument("--drawings", action="store_true",
+                        help="add the saved drawings (their training part) to MNIST's training set, each "
+                             f"repeated --drawings-weight times (default then {DRAWINGS_WEIGHT})")
     parser.add_argument("--out", type=Path, default=None,
                         help="also save the model here (default: only mnist_model.h5 in the work folder)")
     parser.add_argument("--quiet", action="store_true", help="print only the final metrics")
@@ -271,6 +290,8 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     out, quiet, verbose = args.pop("out"), args.pop("quiet"), args.pop("verbose")
+    if args.pop("drawings") and not args["drawings_weight"]:
+        args["drawings_weight"] = DRAWINGS_WEIGHT
     try:
         config = TrainConfig(**args)
     except ConfigError as exc:
@@ -281,11 +302,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from model.callbacks import ProgressCallback
 
         result = train(config, callbacks=[] if quiet else [ProgressCallback(_print_progress, 5.0)], out=out)
+    except ConfigError as exc:  # e.g. no saved drawings to train with
+        return fail(exc)
     except Exception as exc:  # one line, never a traceback
         return fail(f"training failed: {exc}", FAILED)
     m = result.metrics
     note = " (same settings as an earlier run: reused it)" if result.cached else ""
     print(f"test loss {m['test_loss']:.4f}  test accuracy {m['test_accuracy']:.4f}{note}")
+    if "drawings" in result.meta:
+        print(f"trained with {result.meta['drawings']['count']} saved drawings, each {config.drawings_weight} times")
     print(f"saved {result.path}")
     return 0
 

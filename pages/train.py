@@ -71,13 +71,18 @@ def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
                                      key=key("validation"))
         early_stopping = c3.number_input("Early-stopping patience (0 = off)", 0, 50, base.early_stopping,
                                          key=key("patience"))
+        drawings_weight = c1.number_input(
+            "Saved drawings weight (0 = off)", 0, 100, base.drawings_weight, key=key("drawings"),
+            help="Add the drawings saved on the Draw page (all but their held-out fifth) to MNIST's training "
+                 "set, each repeated this many times (3: measured in bench/drawings.py); augmented like the rest.")
     return TrainConfig(
         architecture=architecture, hidden_units=parse_sizes(hidden), conv_filters=parse_sizes(filters),
         convs_per_block=int(convs), kernel_size=kernel, padding=padding, activation=activation,
         optimizer=optimizer, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
         weight_decay=weight_decay, schedule=schedule, batch_size=int(batch_size), epochs=int(epochs),
         dropout=dropout, batch_norm=batch_norm, l2=l2, augment=augment, label_smoothing=label_smoothing,
-        validation_split=validation_split, early_stopping=int(early_stopping), seed=int(seed))
+        validation_split=validation_split, early_stopping=int(early_stopping), seed=int(seed),
+        drawings_weight=int(drawings_weight))
 
 
 def page() -> None:

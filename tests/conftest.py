@@ -84,3 +84,84 @@ def tiny_model(inputs=(784,), outputs: int = 10, activation: str = "softmax", ex
     if len(inputs) > 1:
         x = keras.layers.Flatten()(x)
     return keras.Model(inp, keras.layers.Dense(outputs, activation=activation)(x))
+
+
+# --- PostgreSQL: the lab's database on a real server, started by the tests --------
+
+POSTGRES_BINS = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A throwaway PostgreSQL server (Debian's ``postgresql`` package; ``make
+    postgresql`` installs it) on a free loopback port, its data in a temporary
+    folder; yields ``postgresql+psycopg://postgres@127.0.0.1:PORT``, and is
+    stopped and removed after the session. PostgreSQL refuses to run as root,
+    so as root (sessions, CI) it runs as the ``postgres`` user. Missing, it
+    skips the tests that need it, except under CI, where that fails them."""
+    import socket
+    import subprocess
+
+    if not POSTGRES_BINS:
+        message = "PostgreSQL is not installed (make postgresql)"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI is set, so this is a failure)")
+        pytest.skip(message)
+    pytest.importorskip("psycopg", reason="psycopg is missing: pip install -r requirements-dev.txt")
+    bin_dir = POSTGRES_BINS[0].parent
+    import tempfile
+
+    # Not under pytest's temporary folders: they are private to root, and the server runs as postgres.
+    folder = Path(tempfile.mkdtemp(prefix="mnist-lab-postgres-"))
+    data = folder / "data"
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def run(*args: str) -> None:
+        subprocess.run([*as_user, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       cwd=folder, timeout=120)
+
+    run(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "-t", "60", "-o",
+        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100", "start")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def lab_database(request, lab_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The lab's database, once on SQLite (in ``lab_dir``) and once on a fresh
+    PostgreSQL database (``MNIST_LAB_DATABASE_URL``); yields the URL."""
+    from model import db
+
+    if request.param == "sqlite":
+        yield db.database_url(lab_dir)
+        return
+    import sqlalchemy as sa
+
+    server = request.getfixturevalue("postgres_server")
+    name = f"lab_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
+    admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = f"{server}/{name}"
+    monkeypatch.setenv("MNIST_LAB_DATABASE_URL", url)
+    try:
+        yield url
+    finally:
+        engine = db._engines.pop(url, None)  # engines are cached per URL: this one's database goes
+        if engine is not None:
+            engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -1,0 +1,143 @@
+"""Drawings: the collection of digits people drew and marked with the right
+digit on the Draw page, mistakes first. They teach models how people draw
+(the Train page's "Saved drawings" option) and measure it (the Evaluate page
+scores their held-out fifth). In the public demo visitors add to it; only
+the owner relabels, deletes, exports or imports: strangers must not wipe,
+poison in bulk or harvest the collection."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import streamlit as st
+
+from model import drawings, figures
+from model.limits import current_limits, drawings_admin
+from pages.guard import guarded, run_page
+
+PER_PAGE = 24
+COLUMNS = 6
+
+
+def page() -> None:
+    st.title("Drawings")
+    counts = drawings.counts()
+    st.markdown(f"**{counts.n:,} saved drawing{'' if counts.n == 1 else 's'}**, {int(counts.wrong.sum()):,} of them read wrong by the model "
+                f"that read them; {int(counts.held_out.sum()):,} held out (a fixed fifth, never trained on, "
+                "only scored on the Evaluate page).")
+    admin = drawings_admin()
+    if not admin:
+        st.info("Public demo: save drawings on the Draw page (thank you!); only the owner of the lab can "
+                "relabel, delete or export them.", icon=":material/public:")
+    if counts.n:
+        counts_chart(counts)
+    gallery(admin)
+    if admin:
+        files()
+
+
+def counts_chart(counts: drawings.Counts) -> None:
+    rows = [{"digit": str(d), "kind": kind, "drawings": int(n)} for d in range(10)
+            for kind, n in (("read right", counts.total[d] - counts.wrong[d]), ("read wrong", counts.wrong[d]))]
+    st.vega_lite_chart({
+        "title": "Saved drawings per digit", "height": 180, "data": {"values": rows}, "mark": "bar",
+        "encoding": {"x": {"field": "digit", "type": "nominal", "axis": {"labelAngle": 0}},
+                     "y": {"field": "drawings", "type": "quantitative", "stack": True},
+                     "color": {"field": "kind", "title": None, "scale": {"range": ["#2e7d32", "#c62828"]}}}},
+        width="stretch")
+
+
+@st.fragment
+@guarded
+def gallery(admin: bool) -> None:
+    """The drawings, mistakes first, filtered; relabel and delete (with confirmation) for the owner."""
+    left, middle, right = st.columns(3)
+    digit = left.selectbox("Digit", [None, *range(10)], key="gallery_digit",
+                           format_func=lambda d: "every digit" if d is None else str(d))
+    verdict = middle.segmented_control("Read by its model", ["all", "wrong", "right"], default="all",
+                                       key="gallery_right") or "all"
+    right_filter = {"all": None, "wrong": False, "right": True}[verdict]
+    total = drawings.count(digit, right_filter)
+    pages = max(1, -(-total // PER_PAGE))
+    number = right.number_input(f"Page (of {pages})", 1, pages, 1, key="gallery_page") if pages > 1 else 1
+    shown = drawings.list_drawings(digit, right_filter, limit=PER_PAGE, offset=(number - 1) * PER_PAGE)
+    if not shown:
+        st.caption("No drawings here yet: draw on the Draw page and say whether the model was right.")
+        return
+    for start in range(0, len(shown), COLUMNS):
+        for column, d in zip(st.columns(COLUMNS), shown[start:start + COLUMNS]):
+            with column:
+                card(d, admin)
+
+
+def picture(d: drawings.Drawing) -> str:
+    if d.canvas is not None:
+        return "data:image/png;base64," + base64.b64encode(d.canvas).decode()
+    return figures.png_data_url(figures.enlarged(d.image / 255.0, 4))
+
+
+def card(d: drawings.Drawing, admin: bool) -> None:
+    if d.right is None:
+        reading = "not read by a model"
+    else:
+        confidence = f" ({d.probs[d.prediction]:.0%})" if d.probs else ""
+        reading = f"read {d.prediction}{confidence}: " + ("right" if d.right else "**wrong**")
+    st.image(picture(d), width=110)
+    st.markdown(f"**{d.label}** · {reading}" + (" · held out" if d.held_out else ""))
+    if not admin:
+        return
+    label = st.selectbox("Right digit", range(10), index=d.label, key=f"relabel_{d.id}",
+                         label_visibility="collapsed")
+    if label != d.label:
+        drawings.relabel(d.id, label)
+        st.rerun()
+    if st.session_state.get("confirm_delete") == d.id:
+        st.caption("Delete it for good?")
+        yes, no = st.columns(2)
+        if yes.button("Delete", key=f"confirm_{d.id}", type="primary"):
+            st.session_state.pop("confirm_delete")
+            try:
+                drawings.delete(d.id)
+            except drawings.DrawingNotFound:
+                pass  # deleted meanwhile, elsewhere: gone either way
+            st.rerun()
+        if no.button("Keep", key=f"cancel_{d.id}"):
+            st.session_state.pop("confirm_delete")
+            st.rerun()
+    elif st.button("Delete", key=f"delete_{d.id}", icon=":material/delete:"):
+        st.session_state.confirm_delete = d.id
+        st.rerun()
+
+
+@st.fragment
+@guarded
+def files() -> None:
+    """Export every drawing as .npz (x uint8 (N, 28, 28), y), or import one."""
+    st.subheader("Export and import")
+    st.download_button("Export all as .npz", data=export_bytes, file_name="mnist-lab-drawings.npz",
+                       mime="application/octet-stream", key="export", on_click="ignore",
+                       icon=":material/download:")
+    upload = st.file_uploader("Import drawings from a .npz (x: uint8 images, (N, 28, 28) MNIST-style or canvas "
+                              "images, light ink on dark; y: their digits)", type=["npz"], key="import",
+                              max_upload_size=current_limits().max_upload_bytes // 2**20)
+    if upload is None or st.session_state.get("imported_drawings") == upload.file_id:
+        return
+    try:
+        with st.spinner("Checking and importing…"):
+            added, skipped = drawings.import_npz(io.BytesIO(upload.getvalue()))
+    except drawings.DrawingRefused as exc:
+        st.error(f"Not imported: {exc}", icon=":material/error:")
+        return
+    st.session_state.imported_drawings = upload.file_id
+    st.success(f"Imported {added:,} drawings" + (f" ({skipped:,} were already saved)." if skipped else "."),
+               icon=":material/check_circle:")
+
+
+def export_bytes() -> bytes:
+    out = io.BytesIO()
+    drawings.export_npz(out)
+    return out.getvalue()
+
+
+run_page(page)

@@ -1,0 +1,61 @@
+"""The Draw page's "Was it right?": one click keeps the drawing with its right
+digit (``model.drawings``), the data that teaches a model how people draw.
+
+A row of small buttons, under the reading: "Yes, it's a N", or the right
+digit. It saves once per drawing: after the click the buttons give way to
+what was stored, so a double click can't store it twice."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from model import drawings, store
+from model.limits import current_limits
+from pages.models import DEFAULT, session_id
+
+
+def model_name() -> str:
+    """Which model read the drawing: a kept run's key, else the default model's key or file name."""
+    key = st.session_state.get("model_key", DEFAULT)
+    if key != DEFAULT:
+        return key
+    default = store.default_model()
+    if default is None:
+        return "unknown"
+    return (default.meta or {}).get("key") or default.path.name
+
+
+def save_buttons(image: np.ndarray, canvas_rgba: np.ndarray, probs: np.ndarray, model: str | None = None) -> None:
+    """After a prediction: keep the drawing with the predicted digit, or with the one clicked."""
+    digest = drawings.pixels_digest(drawings.mnist_image(image))
+    saved = st.session_state.setdefault("saved_drawings", {})  # this session's: pixels digest -> label
+    box = st.empty()
+    if digest in saved:
+        box.success(stored_text(saved[digest]), icon=":material/check_circle:")
+        return
+    predicted = int(np.argmax(probs))
+    clicked = None
+    with box.container():
+        st.markdown("**Was it right?**")
+        if st.button(f"Yes, it's a {predicted}", key="save_right", icon=":material/thumb_up:"):
+            clicked = predicted
+        st.caption("No, it's a:")
+        for digit, column in enumerate(st.columns(10, gap="small")):
+            if column.button(str(digit), key=f"save_as_{digit}", width="stretch"):
+                clicked = digit
+    if clicked is None:
+        return
+    try:
+        drawings.save(image, clicked, canvas=canvas_rgba, probs=probs, model=model or model_name(),
+                      session=session_id(), limits=current_limits())
+    except (drawings.DrawingRefused, drawings.DrawingsFull) as exc:
+        box.warning(f"Not saved: {exc}", icon=":material/warning:")
+        return
+    saved[digest] = clicked
+    box.success(stored_text(clicked), icon=":material/check_circle:")
+
+
+def stored_text(label: int) -> str:
+    return (f"Saved as a **{label}**: this drawing is now stored in the lab's collection (the image, the model's "
+            "reading and an anonymous session id; nothing personal). See it on the Drawings page.")
