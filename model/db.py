@@ -111,7 +111,7 @@ def _create(url: str) -> sa.Engine:
         try:
             _upgrade(eng)
             break
-        except sa.exc.OperationalError:
+        except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.ProgrammingError):
             if attempt == 2:
                 raise
     return eng

@@ -130,21 +130,24 @@ def submit_training(config: TrainConfig, session: str | None = None, make_curren
     """Train ``config`` in the background (or join the job that already does).
     ``make_current``: make the result the current model for everyone; by
     default locally yes, in the public demo never (the demo model stays)."""
+    from model.train import run_key
+
     limits = limits or current_limits()
     limits.check(config)
     if make_current is None:
         make_current = not limits.demo
     params = {"config": config.to_dict(), "make_current": make_current, "description": config.describe()}
-    meta = store.load_run_meta(config.key(), root)
+    key = run_key(config, root)  # with saved drawings, it names which ones too
+    meta = store.load_run_meta(key, root)
     if meta is None:
-        return submit("train", config.key(), params, session, limits, root)
+        return submit("train", key, params, session, limits, root)
     # Trained before: nothing to run, the kept run is the result at once.
     if make_current:
-        store.make_current(config.key(), root)
+        store.make_current(key, root)
     now = time.time()
     with db.engine(root).begin() as conn:
         job_id = conn.execute(db.jobs.insert().values(
-            kind="train", key=config.key(), params=params, session=session, status="done", cancel=False,
+            kind="train", key=key, params=params, session=session, status="done", cancel=False,
             message="these settings were trained before: the kept run is reused", result=_train_result(meta, True),
             created_at=now, started_at=now, finished_at=now)).inserted_primary_key[0]
     return get(job_id, root)

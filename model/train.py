@@ -165,19 +165,33 @@ def versions() -> dict[str, str]:
             "keras": keras.__version__, "numpy": np.__version__}
 
 
+def training_drawings(config: TrainConfig, root: Path | None = None):
+    """The saved drawings' training part that ``config`` trains with (None
+    when its drawings weight is 0); ConfigError if there are none yet."""
+    if not config.drawings_weight:
+        return None
+    from model.drawings import collection
+
+    used = collection("train", root)
+    if not len(used):
+        raise ConfigError("there are no saved drawings to train with yet (the held-out fifth is never "
+                          "trained on): save some on the Draw page, or turn the drawings weight to 0")
+    return used
+
+
+def run_key(config: TrainConfig, root: Path | None = None) -> str:
+    """The key of the run that training ``config`` now makes: its settings
+    and, with drawings, which drawings (a new one means a new run)."""
+    used = training_drawings(config, root)
+    return config.key(drawings=used.digest() if used is not None else "")
+
+
 def train(config: TrainConfig = TrainConfig(), callbacks: Sequence[Any] = (),
           root: Path | None = None, out: Path | None = None, make_current: bool = True) -> TrainResult:
     """Train ``config`` on MNIST (or reuse the run that already did), keep the
     run in the registry, and (``make_current``) make it the current model,
     ``mnist_model.h5`` in the work folder; ``out``: also save it there."""
-    used = None
-    if config.drawings_weight:  # the saved drawings' training part, read once: trained on and named by the key
-        from model.drawings import collection
-
-        used = collection("train", root)
-        if not len(used):
-            raise ConfigError("there are no saved drawings to train with yet (the held-out fifth is never "
-                              "trained on): save some on the Draw page, or turn the drawings weight to 0")
+    used = training_drawings(config, root)  # read once: trained on and named by the key
     key = config.key(drawings=used.digest() if used is not None else "")
     folder = store.run_dir(key, root)
     # Sessions asking for the same settings wait here and share one training.
