@@ -84,7 +84,8 @@ def _open(path: Path, meta: dict[str, Any]) -> Chosen:
 def current_model() -> Chosen | None:
     """The model this session looks at, or None with the reason shown (and,
     with no model at all, the starter model being made)."""
-    from pages.jobs_view import adopt_finished_trainings, getting_ready
+    from pages.jobs_view import adopt_finished_trainings
+    from pages.training_view import getting_ready
 
     adopt_finished_trainings()
     model_sidebar()

@@ -10,7 +10,7 @@ from model import store
 from model.estimate import CONFIRM_S, expected_seconds, human
 from model.limits import Limits, current_limits
 from pages.guard import run_page
-from pages.jobs_view import show_training, start_training
+from pages.training_view import show_training, start_training
 
 
 def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:

@@ -10,7 +10,8 @@ from model.config import ARCHITECTURES, OPTIMIZERS, ConfigError, TrainConfig
 from model.limits import current_limits
 from model.tune import OBJECTIVE, SearchSpace, results_frame
 from pages.guard import run_page
-from pages.jobs_view import job_ended, job_progress, live, show_training, start_training, watch
+from pages.jobs_view import job_ended, job_progress, live, watch
+from pages.training_view import show_training, start_training
 from pages.models import session_id
 
 

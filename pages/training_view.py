@@ -1,0 +1,92 @@
+"""Trainings as a page shows them: started for this session, followed live,
+then their result; and the starter model being made when the app has none."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from model import jobs, store
+from model.config import ConfigError, TrainConfig
+from model.jobs import Job
+from model.limits import auto_warmup
+from pages.charts import show_history
+from pages.jobs_view import fraction, job_ended, job_progress, live, my_jobs, progress_text, watch
+from pages.models import session_id
+
+
+def start_training(config: TrainConfig, slot: str) -> None:
+    """Queue a training for this session (or join the same one); its job id
+    goes in ``st.session_state[slot]`` for the page to follow."""
+    try:
+        job = jobs.submit_training(config, session=session_id())
+    except (jobs.QueueFull, ConfigError) as exc:
+        st.error(f"Not started: {exc}", icon=":material/error:")
+        return
+    jobs.ensure_runner()
+    watch(job)
+    st.session_state[slot] = job.id
+
+
+def show_training(slot: str) -> None:
+    """The training in ``st.session_state[slot]`` (after a reload: this
+    visitor's running one): live while it runs, then its result."""
+    if st.session_state.get(slot) is None:
+        running = [j for j in my_jobs() if j.kind == "train" and j.active and j.session == session_id()]
+        st.session_state[slot] = running[0].id if running else None
+    job_id = st.session_state.get(slot)
+    if job_id is None or live(job_progress, job_id):
+        return
+    job = jobs.get(job_id)
+    if job is None:
+        return
+    if job.status != "done":
+        job_ended(job)
+        return
+    meta = store.load_run_meta(job.result["run"])
+    if meta is None:
+        st.warning("That run is no longer kept (the demo's disk quota removed it): train it again.")
+        return
+    a, b, c = st.columns(3)
+    a.metric("Test accuracy", f"{meta['metrics']['test_accuracy']:.2%}")
+    b.metric("Test loss", f"{meta['metrics']['test_loss']:.4f}")
+    c.metric("Training time", f"{meta.get('train_seconds', 0):.1f} s", help="Of the run that trained it.")
+    if job.result.get("cached"):
+        st.info("These settings were trained before: the saved run was reused, nothing was retrained.")
+    show_history(st, meta["history"])
+    if job.params.get("make_current"):
+        st.success(f"Saved as `mnist_model.h5` (kept run `{meta['key']}`); it is now the model the "
+                   "Evaluate and Draw pages use.")
+    else:
+        st.success(f"Kept as run `{meta['key']}`: it is now the model your Evaluate and Draw pages use "
+                   "(other visitors keep the demo model).")
+
+
+def getting_ready() -> None:
+    """No model at all: the starter model is trained once, in the background,
+    for everyone; this shows its progress, then the page reruns with it."""
+    if not auto_warmup() and not st.session_state.get("warmup_requested"):
+        st.info("No model yet: train one on the Train page, or the starter model right here.",
+                icon=":material/info:")
+        if st.button(f"Train the starter model ({jobs.WARMUP_PRESET}, about half a minute)", type="primary",
+                     key="train_default"):
+            st.session_state.warmup_requested = True
+            st.rerun()
+        return
+    job = jobs.ensure_warmup(retry=st.session_state.pop("warmup_retry", False))
+    if job is None:  # made at once from a kept run
+        st.rerun()
+    jobs.ensure_runner()
+    if job.status == "failed":
+        st.error(f"The starter model could not be trained: {job.message}", icon=":material/error:")
+        if st.button("Try again", key="warmup_retry_button"):
+            st.session_state.warmup_retry = True
+            st.rerun()
+        return
+    if not live(_starter_progress, job.id):
+        st.rerun()
+
+
+def _starter_progress(job: Job) -> None:
+    st.info("Getting ready: the app is training its starter model, once for everyone "
+            "(about half a minute). The page continues by itself.", icon=":material/hourglass_top:")
+    st.progress(fraction(job), text=progress_text(job))
