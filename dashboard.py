@@ -28,6 +28,8 @@ def home() -> None:
     st.page_link(TRAIN, label="Train a model: choose the architecture and hyperparameters",
                  icon=":material/model_training:")
     st.page_link(EVALUATE, label="Evaluate it: accuracy, mistakes, confusion matrix", icon=":material/analytics:")
+    st.page_link(INSIDE, label="See inside the model: what each layer computes, why it reads a digit",
+                 icon=":material/neurology:")
     st.page_link(TUNE, label="Search hyperparameters with KerasTuner", icon=":material/tune:")
 
 
@@ -54,6 +56,8 @@ TRAIN = st.Page("pages/train.py", title="Train", icon=":material/model_training:
 EVALUATE = st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:")
 DRAW = st.Page("pages/draw.py", title="Draw", icon=":material/draw:")
 TUNE = st.Page("pages/tune.py", title="Tune", icon=":material/tune:")
+INSIDE = st.Page("pages/inside.py", title="Inside the model", icon=":material/neurology:")
+DRAWINGS = st.Page("pages/drawings.py", title="Drawings", icon=":material/gesture:")
 
 # An emoji, not a material icon: the favicon of a material icon is fetched from Google.
 st.set_page_config(page_title="MNIST lab", page_icon="✍️", layout="wide")
@@ -66,4 +70,4 @@ if auto_warmup() and store.default_model() is None:
 remember_visitor()
 jobs_sidebar()
 st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True), DRAW, TRAIN, EVALUATE,
-               TUNE]).run()
+               INSIDE, TUNE, DRAWINGS]).run()

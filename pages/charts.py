@@ -28,27 +28,31 @@ def line_chart(where, x: list[float], series: dict[str, list[float]], x_title: s
     }, width="stretch")
 
 
-def probability_chart(where, probs, title: str) -> None:
+def probability_chart(where, probs, title: str, true: int | None = None, height: int = 150) -> None:
     """The 10 class probabilities as a bar chart in plain HTML: bars, the
     digits under them as the x axis, each probability written above its bar,
-    the predicted digit in green and bold. Drawn by the browser's layout
+    the predicted digit in bold, green (red when ``true`` is given and it is
+    another digit, which is then marked "true"). Drawn by the browser's layout
     alone: on the Draw page, where every stroke redraws it, a Vega-Lite
     chart cost each browser far more, and Matplotlib cost the server 170 ms."""
     predicted = int(np.argmax(probs))
+    colour = figures.RIGHT if true is None or true == predicted else figures.WRONG
     bars = "".join(
         f'<div style="flex:1;display:flex;flex-direction:column;justify-content:flex-end;align-items:center;'
         f'height:100%;font-weight:{700 if d == predicted else 400}">'
         f'<span style="font-size:0.7rem">{p:.0%}</span>'
         f'<div style="width:70%;height:{max(p, 0.005) * 100:.1f}%;background:'
-        f'{figures.RIGHT if d == predicted else figures.NEUTRAL}"></div></div>'
+        f'{colour if d == predicted else figures.NEUTRAL}"></div></div>'
         for d, p in enumerate(probs))
-    digits = "".join(f'<div style="flex:1;text-align:center;font-weight:{700 if d == predicted else 400}">{d}</div>'
+    digits = "".join(f'<div style="flex:1;text-align:center;font-weight:{700 if d == predicted else 400}">{d}'
+                     + ('<br><span style="font-size:0.7rem">true</span>' if d == true else "") + "</div>"
                      for d in range(10))
     described = ", ".join(f"{d}: {p:.1%}" for d, p in enumerate(probs))
+    truth = f" The true digit is {true}." if true is not None else ""
     where.html(
-        f'<figure role="img" aria-label="{title}. {described}" style="margin:0">'
+        f'<figure role="img" aria-label="{title}. {described}.{truth}" style="margin:0">'
         f'<figcaption style="font-weight:600;margin-bottom:0.3rem">{title}</figcaption>'
-        f'<div style="display:flex;align-items:stretch;gap:2px;height:150px;border-bottom:1px solid #8c959f">'
+        f'<div style="display:flex;align-items:stretch;gap:2px;height:{height}px;border-bottom:1px solid #8c959f">'
         f'{bars}</div><div style="display:flex;gap:2px">{digits}</div>'
         f'<div style="text-align:center;font-size:0.8rem;color:#57606a">digit (bar height: probability)</div>'
         f'</figure>')

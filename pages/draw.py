@@ -11,8 +11,10 @@ from streamlit_drawable_canvas import st_canvas
 
 from model import figures
 from model.predict import predict_proba
-from model.preprocess import DrawingError, EmptyDrawingError, canvas_to_mnist
+from model.preprocess import DrawingError, EmptyDrawingError, canvas_to_mnist, drawing_advice
 from pages.charts import probability_chart
+from pages.drawings_view import save_buttons
+from pages.explain_view import attribution_view
 from pages.guard import guarded, run_page
 from pages.models import current_model
 
@@ -46,27 +48,41 @@ def drawing_area(model) -> None:
     picker), so each prediction costs the server and the browser less."""
     left, right = st.columns([1, 1])
     with left:
-        st.write("Draw one digit, large, in the middle:")
-        canvas = st_canvas(stroke_width=STROKE_PX, stroke_color="#FFFFFF", background_color="#000000",
-                           width=CANVAS_PX, height=CANVAS_PX, drawing_mode="freedraw",
-                           return_image_data=True, key=canvas_key())
-        st.button("Clear", on_click=clear, key="clear")
+        # The answer in one line above the canvas: on a phone the columns stack,
+        # and the full reading below would be out of sight while drawing.
+        headline = st.empty()
+        st.write("Draw one digit, large:")  # short: the canvas's toolbar shows to its right
+        canvas = st_canvas(stroke_width=st.session_state.get("pen", STROKE_PX), stroke_color="#FFFFFF",
+                           background_color="#000000", width=CANVAS_PX, height=CANVAS_PX,
+                           drawing_mode="freedraw", return_image_data=True, key=canvas_key())
+        buttons, pen = st.columns([1, 2])
+        buttons.button("Clear", on_click=clear, key="clear")
+        pen.slider("Pen width", 8, 40, STROKE_PX, 2, key="pen", label_visibility="collapsed",
+                   help="Pen width in pixels of the canvas.", format="pen %d px")
+        st.caption("Undo and redo: the arrows that show above the canvas when you point at it or touch it.")
     with right:
-        show_reading(model, canvas.image_data)
+        probs = show_reading(model, canvas.image_data)
+    if probs is not None:
+        digit = int(probs.argmax())
+        headline.markdown(f"**Reads {digit}** · {probs[digit]:.0%} sure")
 
 
-def show_reading(model, image_data) -> None:
-    if image_data is None:
-        st.info("Draw a digit on the canvas: the prediction appears here.", icon=":material/edit:")
-        return
+def show_reading(model, image_data):
+    """What the model reads on the drawing; returns its probabilities (None: nothing read)."""
     try:
-        image = canvas_to_mnist(image_data)
-    except EmptyDrawingError:
-        st.info("The canvas is empty: draw a digit on it.", icon=":material/edit:")
-        return
+        image = None if image_data is None else canvas_to_mnist(image_data)
+    except EmptyDrawingError:  # cleared with the toolbar's bin: the same as a fresh canvas
+        image = None
     except DrawingError as exc:
-        st.warning(f"{exc}.", icon=":material/warning:")
-        return
+        message = str(exc)
+        st.warning(f"{message[0].upper()}{message[1:]}.", icon=":material/warning:")
+        return None
+    if image is None:
+        st.info("Draw a digit on the canvas: the prediction appears here.", icon=":material/edit:")
+        return None
+    advice = drawing_advice(image_data)
+    if advice:
+        st.warning(advice, icon=":material/warning:")
     probs = predict_proba(model, image)
     digit = int(probs.argmax())
     st.metric("Prediction", str(digit), help="The class with the highest probability.")
@@ -76,6 +92,9 @@ def show_reading(model, image_data) -> None:
     # before the browser fetched it when the page reruns quickly (a 404 and a
     # broken image, seen under load), and every stroke reruns this.
     st.image(figures.png_data_url(figures.enlarged(image)), caption="What the model sees (28x28)", width=224)
+    attribution_view(model, image, probs)
+    save_buttons(image, image_data, probs)  # "Was it right?": keep the drawing with its right digit
+    return probs
 
 
 run_page(page)

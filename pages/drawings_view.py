@@ -1,5 +1,6 @@
 """The Draw page's "Was it right?": one click keeps the drawing with its right
-digit (``model.drawings``), the data that teaches a model how people draw.
+digit (``model.drawings``), the data that teaches a model how people draw;
+and the Evaluate page's section that scores a model on them.
 
 A row of small buttons, under the reading: "Yes, it's a N", or the right
 digit. It saves once per drawing: after the click the buttons give way to
@@ -10,9 +11,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model import drawings, store
+from model import drawings, figures, store
 from model.limits import current_limits
-from pages.models import DEFAULT, session_id
+from pages.charts import show_figure, show_png
+from pages.guard import guarded
+from pages.models import DEFAULT, load_run, session_id
 
 
 def model_name() -> str:
@@ -59,3 +62,42 @@ def save_buttons(image: np.ndarray, canvas_rgba: np.ndarray, probs: np.ndarray, 
 def stored_text(label: int) -> str:
     return (f"Saved as a **{label}**: this drawing is now stored in the lab's collection (the image, the model's "
             "reading and an anonymous session id; nothing personal). See it on the Drawings page.")
+
+
+@st.fragment
+@guarded
+def drawings_section(chosen) -> None:
+    """The model on the held-out saved drawings (people's own handwriting),
+    beside its MNIST test accuracy; and the compared model's score on them."""
+    from model.drawings import held_out_evaluation
+
+    st.subheader("Saved drawings")
+    st.caption("Only the held-out fifth of the drawings saved on the Draw page is scored: a model trained "
+               "with drawings never learned from these.")
+    scored = held_out_evaluation(chosen.model)
+    if scored is None:
+        st.info("No held-out drawings yet: draw on the Draw page and say whether the model was right.",
+                icon=":material/draw:")
+        return
+    drawn, held = scored
+    mnist = chosen.meta.get("metrics", {}).get("test_accuracy")
+    a, b, c = st.columns(3)
+    a.metric("Accuracy on held-out drawings", f"{drawn.accuracy:.2%}", help=f"{len(held)} drawings")
+    b.metric("MNIST test accuracy", f"{mnist:.2%}" if isinstance(mnist, float) else "unknown")
+    other_key = st.session_state.get("compare_with")
+    other = load_run(other_key) if other_key else None
+    if other is not None:
+        other_drawn = held_out_evaluation(other.model)[0]
+        c.metric("Other model on them", f"{other_drawn.accuracy:.2%}",
+                 f"{other_drawn.accuracy - drawn.accuracy:+.2%}")
+    left, right = st.columns(2)
+    with left:
+        show_figure(figures.confusion_matrix(drawn.confusion, title=f"Confusion matrix ({len(held)} drawings)"),
+                    alt=f"Confusion matrix of {len(held)} held-out drawings")
+    with right:
+        worst = drawn.mistakes()[:10]
+        st.caption(f"Read wrong: {int((~drawn.correct).sum())} of {len(held)}, the most confident first.")
+        if len(worst):
+            show_png(figures.png_data_url(figures.digit_grid_image(held.x[worst], drawn.predictions[worst],
+                                                                   drawn.labels[worst])),
+                     alt="; ".join(f"predicted {drawn.predictions[i]}, drawn as {drawn.labels[i]}" for i in worst))

@@ -8,8 +8,9 @@ import streamlit as st
 
 from model import figures
 from model.evaluate import Evaluation, disagreements
-from pages.charts import figure_png, show_figure, show_png
+from pages.charts import probability_chart, show_png
 from pages.guard import guarded, run_page
+from pages.drawings_view import drawings_section
 from pages.models import current_model, load_run, run_label, test_set, visible_runs
 
 GRID = 25
@@ -36,13 +37,18 @@ def downloads(model, stem: str) -> None:
 @st.cache_data(max_entries=64, show_spinner=False)
 def grid_png(path: str, version: tuple[int, int], indices: tuple[int, ...], _result: Evaluation,
              numbered: bool = False, other_key: str | None = None, _other: Evaluation | None = None) -> bytes:
-    """A grid of test digits as PNG, made once per model version and sample
-    (Matplotlib takes about 0.3 s for it: too slow for every click)."""
+    """A grid of test digits as PNG, made once per model version and sample."""
+    import io
+
+    from PIL import Image
+
     images, _ = test_set()
     i = np.asarray(indices, dtype=int)
-    fig = figures.digit_grid(images[i], _result.predictions[i], _result.labels[i], numbered=numbered,
-                             other=None if _other is None else _other.predictions[i])
-    return figure_png(fig)
+    pixels = figures.digit_grid_image(images[i], _result.predictions[i], _result.labels[i], numbered=numbered,
+                                      other=None if _other is None else _other.predictions[i])
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def grid_alt(result: Evaluation, indices) -> str:
@@ -72,8 +78,9 @@ def page() -> None:
     downloads(chosen.model, chosen.meta.get("key", "model"))
     # Each section is a fragment: its controls rerun it alone, not the page.
     digits_section(result)
-    confusion_section(result)
+    confusion_section(result, chosen.model)
     compare(chosen, result)
+    drawings_section(chosen)
 
 
 @st.fragment
@@ -99,28 +106,33 @@ def digits_section(result: Evaluation) -> None:
                             format_func=lambda n: f"#{n}")
     columns = st.columns(3)
     for n, position in enumerate(picked):
-        i = shown[position - 1]
-        probs = ", ".join(f"{d}: {p:.0%}" for d, p in enumerate(result.probs[i]))
-        show_figure(figures.probability_bars(result.probs[i], true=int(result.labels[i]), image=images[i],
-                                             title=f"#{position}: true {result.labels[i]}"),
-                    columns[n % 3], alt=f"Test image {i}, true {result.labels[i]}; probabilities {probs}")
+        i, column = shown[position - 1], columns[n % 3]
+        picture, bars = column.columns([1, 3], vertical_alignment="center")
+        picture.image(figures.png_data_url(255 - figures.enlarged(images[i] / 255, 4)), width="stretch",
+                      alt=f"test image {i}", caption=f"#{position}")
+        probability_chart(bars, result.probs[i], title=f"#{position}: test image {i}", true=int(result.labels[i]),
+                          height=110)
 
 
 @st.fragment
 @guarded
-def confusion_section(result: Evaluation) -> None:
-    """The confusion matrix and the worst mistakes."""
+def confusion_section(result: Evaluation, model=None) -> None:
+    """The confusion matrix (click a cell: its test images, with their
+    attributions on request) and the worst mistakes."""
+    from pages.explain_view import cell_images, confusion_chart
+
     images, _ = test_set()
     left, right = st.columns(2)
     with left:
         st.subheader("Confusion matrix")
-        show_figure(figures.confusion_matrix(result.confusion),
-                    alt=f"Confusion matrix of the 10,000 test images: {(~result.correct).sum()} mistakes")
+        event = st.altair_chart(confusion_chart(result.confusion), on_select="rerun", selection_mode="cell",
+                                key="confusion_chart", width="stretch")
     with right:
         st.subheader("Worst mistakes")
         st.caption("Wrong, and the most confident about it.")
         worst = result.mistakes()[:10]
         show_png(grid_png(*st.session_state.evaluated, tuple(worst), result), alt=grid_alt(result, worst))
+    cell_images(model, result.probs, result.labels, images, (event.get("selection") or {}).get("cell") or [])
 
 
 @st.fragment
@@ -170,6 +182,7 @@ def accuracy_chart(columns: dict[str, np.ndarray]) -> None:
         "layer": [{"mark": "bar"},
                   {"mark": {"type": "text", "dy": -6, "fontSize": 10},
                    "encoding": {"text": {"field": "accuracy", "format": ".1%"}}}]}, width="stretch")
+
 
 
 run_page(page)

@@ -90,7 +90,7 @@ class Console:
 # Streamlit issue (streamlit/streamlit#7074), harmless, and only those exact
 # two URLs under a page's path are ignored; the landing page, opened at "/",
 # shows none of them.
-BENIGN_DEEP_LINK_PROBE = re.compile(r"^https?://127\.0\.0\.1:\d+/(train|evaluate|draw)/_stcore/(health|host-config)$")
+BENIGN_DEEP_LINK_PROBE = re.compile(r"^https?://127\.0\.0\.1:\d+/[a-z]+/_stcore/(health|host-config)$")
 
 
 def real_errors(console: Console) -> list[str]:

@@ -312,3 +312,26 @@ def test_on_a_phone_the_reading_is_in_sight_while_drawing(browser, server: Serve
         page.screenshot(path=str(screenshots / "draw-phone.png"))
     finally:
         context.close()
+
+
+# --- g. Tune page ------------------------------------------------------------------------
+
+def test_a_repeated_search_finishes_with_a_message(page: Page, server: Server, screenshots):
+    open_page(page, server, "tune", "Tune")
+    for label, value in (("Trials", "2"), ("Training images (fewer: faster)", "5000")):
+        field = page.get_by_role("spinbutton", name=label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        idle(page)
+    search = page.get_by_role("button", name="Search", exact=True)
+    search.click()
+    expect(page.get_by_text("Best:", exact=False)).to_be_visible(timeout=TRAIN_TIMEOUT)
+    idle(page)
+    search.click()  # the same search again
+    expect(page.get_by_text("its trials were reused", exact=False)).to_be_visible(timeout=TRAIN_TIMEOUT)
+    expect(page.get_by_text("Best:", exact=False)).to_be_visible()
+    idle(page)
+    expect(page.locator('[data-testid="stMain"] [data-testid="stProgress"]')).to_have_count(0)
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1)  # the results, once
+    snap(page, screenshots / "tune.png")
+    assert_no_console_errors(page)
