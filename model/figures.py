@@ -38,43 +38,6 @@ def digit_grid(images: np.ndarray, predicted: Sequence[int], true: Sequence[int]
     return fig
 
 
-def digit_grid_image(images: np.ndarray, predicted: Sequence[int], true: Sequence[int], columns: int = 5,
-                     numbered: bool = False, other: Sequence[int] | None = None, scale: int = 6) -> np.ndarray:
-    """``digit_grid`` drawn with Pillow instead of Matplotlib: the same
-    titles and colours, as RGB pixels, in about 10 ms where the figure takes
-    a second (too slow for a page that redraws it on every click)."""
-    from PIL import Image, ImageDraw
-
-    font, bold = _font(16), _font(16, bold=True)
-    cell_w, title_h, side = 34 * scale, 26, 28 * scale
-    rows = max(1, -(-len(images) // columns))
-    canvas = Image.new("RGB", (cell_w * columns, (title_h + side + 10) * rows), "white")
-    draw = ImageDraw.Draw(canvas)
-    for n, (image, p, t) in enumerate(zip(images, predicted, true)):
-        x0, y0 = (n % columns) * cell_w, (n // columns) * (title_h + side + 10)
-        ok = int(p) == int(t)
-        said = f"pred {p}" if other is None else f"A {p} · B {other[n]}"
-        title = (f"#{n + 1} " if numbered else "") + f"{said} / true {t}" + ("" if ok else " ✗")
-        width = draw.textlength(title, font=font if ok else bold)
-        draw.text((x0 + (cell_w - width) / 2, y0 + 2), title, fill=RIGHT if ok else WRONG,
-                  font=font if ok else bold)
-        digit = np.asarray(image, dtype=np.float32)
-        pixels = 255 - np.round(np.clip(digit / (255 if digit.max() > 1 else 1), 0, 1) * 255).astype(np.uint8)
-        canvas.paste(Image.fromarray(np.kron(pixels, np.ones((scale, scale), np.uint8))),
-                     (int(x0 + (cell_w - side) / 2), y0 + title_h))
-    return np.asarray(canvas)
-
-
-def _font(size: int, bold: bool = False):
-    """DejaVu Sans, the font Matplotlib ships (so it is always there)."""
-    from matplotlib import font_manager
-    from PIL import ImageFont
-
-    found = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans",
-                                                              weight="bold" if bold else "normal"))
-    return ImageFont.truetype(found, size)
-
-
 def probability_bars(probs: np.ndarray, title: str = "Softmax probabilities",
                      true: int | None = None, image: np.ndarray | None = None) -> Figure:
     """Bar chart of the 10 class probabilities; the predicted class is

@@ -288,7 +288,8 @@ def _print_progress(p) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> dict[str, Any]:
-    """Flags over a preset's values (``--preset``) over the defaults."""
+    """Flags over a preset's values (``--preset``) over the defaults: every
+    ``TrainConfig`` field, and ``out``, ``quiet`` and ``verbose``."""
     parser = build_parser()
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
                         help="start from a preset; other flags override its values")
@@ -298,14 +299,14 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, Any]:
         args = parser.parse_args(argv)
     args = vars(args)
     args.pop("preset")
+    if args.pop("drawings") and not args["drawings_weight"]:  # --drawings alone: the default weight
+        args["drawings_weight"] = DRAWINGS_WEIGHT
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     out, quiet, verbose = args.pop("out"), args.pop("quiet"), args.pop("verbose")
-    if args.pop("drawings") and not args["drawings_weight"]:
-        args["drawings_weight"] = DRAWINGS_WEIGHT
     try:
         config = TrainConfig(**args)
     except ConfigError as exc:

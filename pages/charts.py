@@ -58,6 +58,26 @@ def probability_chart(where, probs, title: str, true: int | None = None, height:
         f'</figure>')
 
 
+def digit_grid(where, images, predicted, true, numbered: bool = False, other=None, min_px: int = 104) -> None:
+    """Digits in a grid of real HTML: each image with its title, "#1 pred 7 /
+    true 9 ✗" (green right, red and bold wrong), in text that screen readers
+    read and that stays 13 px on any screen, as many columns as fit (a phone
+    gets three, a desktop five or more). 25 tiny PNGs: no figure to draw."""
+    cells = []
+    for n, (image, p, t) in enumerate(zip(images, predicted, true)):
+        ok = int(p) == int(t)
+        said = f"pred {p}" if other is None else f"A {p} · B {other[n]}"
+        title = (f"#{n + 1} " if numbered else "") + f"{said} / true {t}" + ("" if ok else " ✗")
+        pixels = 255 - figures.enlarged(np.asarray(image, dtype=np.float32) / 255, 2)
+        cells.append(
+            f'<figure style="margin:0;text-align:center"><figcaption style="font-size:13px;line-height:1.3;'
+            f'color:{figures.RIGHT if ok else figures.WRONG};font-weight:{400 if ok else 700}">{title}</figcaption>'
+            f'<img src="{figures.png_data_url(pixels)}" alt="{title}" '
+            f'style="width:100%;max-width:140px;image-rendering:pixelated"></figure>')
+    where.html(f'<div class="digit-grid" style="display:grid;gap:8px 6px;'
+               f'grid-template-columns:repeat(auto-fill,minmax({min_px}px,1fr))">{"".join(cells)}</div>')
+
+
 def figure_png(fig, dpi: int = 150) -> bytes:
     """A Matplotlib figure as PNG bytes (cacheable, unlike the figure)."""
     import io
@@ -69,8 +89,4 @@ def figure_png(fig, dpi: int = 150) -> bytes:
 
 def show_figure(fig, where=st, alt: str | None = None) -> None:
     """A figure as an image with a text alternative (``alt``) for screen readers."""
-    show_png(figure_png(fig), where, alt)
-
-
-def show_png(png: bytes, where=st, alt: str | None = None) -> None:
-    where.image(png, alt=alt, width="stretch")
+    where.image(figure_png(fig), alt=alt, width="stretch")

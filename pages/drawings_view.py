@@ -13,7 +13,7 @@ import streamlit as st
 
 from model import drawings, figures, store
 from model.limits import current_limits
-from pages.charts import show_figure, show_png
+from pages.charts import digit_grid, show_figure
 from pages.guard import guarded
 from pages.models import DEFAULT, load_run, session_id
 
@@ -98,6 +98,4 @@ def drawings_section(chosen) -> None:
         worst = drawn.mistakes()[:10]
         st.caption(f"Read wrong: {int((~drawn.correct).sum())} of {len(held)}, the most confident first.")
         if len(worst):
-            show_png(figures.png_data_url(figures.digit_grid_image(held.x[worst], drawn.predictions[worst],
-                                                                   drawn.labels[worst])),
-                     alt="; ".join(f"predicted {drawn.predictions[i]}, drawn as {drawn.labels[i]}" for i in worst))
+            digit_grid(st, held.x[worst], drawn.predictions[worst], drawn.labels[worst], min_px=120)

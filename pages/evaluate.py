@@ -8,7 +8,7 @@ import streamlit as st
 
 from model import figures
 from model.evaluate import Evaluation, disagreements
-from pages.charts import probability_chart, show_png
+from pages.charts import digit_grid, probability_chart
 from pages.guard import guarded, run_page
 from pages.drawings_view import drawings_section
 from pages.models import current_model, load_run, run_label, test_set, visible_runs
@@ -34,29 +34,6 @@ def downloads(model, stem: str) -> None:
                                key=f"download_{fmt}", on_click="ignore")
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def grid_png(path: str, version: tuple[int, int], indices: tuple[int, ...], _result: Evaluation,
-             numbered: bool = False, other_key: str | None = None, _other: Evaluation | None = None) -> bytes:
-    """A grid of test digits as PNG, made once per model version and sample."""
-    import io
-
-    from PIL import Image
-
-    images, _ = test_set()
-    i = np.asarray(indices, dtype=int)
-    pixels = figures.digit_grid_image(images[i], _result.predictions[i], _result.labels[i], numbered=numbered,
-                                      other=None if _other is None else _other.predictions[i])
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def grid_alt(result: Evaluation, indices) -> str:
-    """The grid in words: each image's prediction and truth."""
-    return "Test digits, left to right, top to bottom: " + "; ".join(
-        f"#{n + 1} predicted {result.predictions[i]}, true {result.labels[i]}" for n, i in enumerate(indices))
-
-
 def sample(result: Evaluation, only_mistakes: bool, draw: int) -> np.ndarray:
     pool = result.mistakes() if only_mistakes else np.arange(len(result.labels))
     rng = np.random.default_rng(draw)
@@ -69,7 +46,6 @@ def page() -> None:
     if chosen is None:
         return
     result = evaluation(str(chosen.path), chosen.version, chosen.model)
-    st.session_state.evaluated = (str(chosen.path), chosen.version)  # the cache key of the figures below
     st.caption(chosen.meta.get("description", f"the model in {chosen.path}"))
     a, b, c = st.columns(3)
     a.metric("Test accuracy", f"{result.accuracy:.2%}")
@@ -98,7 +74,7 @@ def digits_section(result: Evaluation) -> None:
         st.success("No mistakes on the test set.")
         return
     st.caption("Green: right · red: wrong (marked ✗).")
-    show_png(grid_png(*st.session_state.evaluated, tuple(shown), result, numbered=True), alt=grid_alt(result, shown))
+    digit_grid(st, images[shown], result.predictions[shown], result.labels[shown], numbered=True)
 
     st.subheader("Softmax probabilities")
     picked = st.multiselect("Images from the grid (their numbers: #1 to #25)",
@@ -131,7 +107,7 @@ def confusion_section(result: Evaluation, model=None) -> None:
         st.subheader("Worst mistakes")
         st.caption("Wrong, and the most confident about it.")
         worst = result.mistakes()[:10]
-        show_png(grid_png(*st.session_state.evaluated, tuple(worst), result), alt=grid_alt(result, worst))
+        digit_grid(st, images[worst], result.predictions[worst], result.labels[worst], min_px=120)
     cell_images(model, result.probs, result.labels, images, (event.get("selection") or {}).get("cell") or [])
 
 
@@ -158,10 +134,9 @@ def compare(chosen, result: Evaluation) -> None:
     st.write(f"They disagree on **{len(differ)}** of {len(result.labels):,} test images; the first 10 "
              "(titles: A's prediction · B's prediction / the truth):")
     if len(differ):
-        first = tuple(differ[:10])
-        show_png(grid_png(*st.session_state.evaluated, first, result, other_key=other_key, _other=other_result),
-                 alt="; ".join(f"A {result.predictions[i]}, B {other_result.predictions[i]}, true "
-                               f"{result.labels[i]}" for i in first))
+        first, images = differ[:10], test_set()[0]
+        digit_grid(st, images[first], result.predictions[first], result.labels[first],
+                   other=other_result.predictions[first])
 
 
 def accuracy_chart(columns: dict[str, np.ndarray]) -> None:

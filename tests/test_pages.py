@@ -116,15 +116,21 @@ def test_evaluate_shows_metrics_grid_and_confusion(lab_with_model):
     at = open_page("evaluate")
     metrics = {m.label: m.value for m in at.metric}
     assert float(metrics["Test accuracy"].rstrip("%")) >= 93.5
-    images = at.get("image")
-    assert len(images) == 5  # grid, 3 probability charts, worst mistakes (the confusion matrix is a chart)
-    grid = images[0].proto.SerializeToString()
+    assert len(at.get("image")) == 3  # the digits beside their probabilities
+    grids = [h.proto.body for h in at.get("html") if 'class="digit-grid"' in h.proto.body]
+    assert len(grids) == 2  # the sample, the worst mistakes
+    assert grids[0].count("<figure") == 25 and "#25 pred" in grids[0]
+    grid = grids[0]
     at.toggle(key="only_mistakes").set_value(True).run()
     assert not at.exception
-    mistakes_grid = at.get("image")[0].proto.SerializeToString()
-    assert mistakes_grid != grid
+
+    def first_grid() -> str:
+        return next(h.proto.body for h in at.get("html") if 'class="digit-grid"' in h.proto.body)
+
+    mistakes_grid = first_grid()
+    assert mistakes_grid != grid and mistakes_grid.count("✗</figcaption>") == 25
     at.button(key="new_sample").click().run()
-    assert at.get("image")[0].proto.SerializeToString() != mistakes_grid
+    assert first_grid() != mistakes_grid
     assert "Confusion matrix" in [h.value for h in at.subheader]
     assert [b.label for b in at.get("download_button")] == ["Download .keras", "Download .h5", "Download .tflite"]
 

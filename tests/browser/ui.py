@@ -3,7 +3,6 @@ screenshots, and drawing digits on the canvas with the mouse."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import time
@@ -49,10 +48,6 @@ def percent(text: str) -> float:
 def images_loaded(page: Page, timeout: float = 30_000) -> None:
     page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stImage"] img')]
                                      .every(img => img.complete && img.naturalWidth > 0)""", timeout=timeout)
-
-
-def png_hash(locator: Locator) -> str:
-    return hashlib.sha256(locator.screenshot()).hexdigest()
 
 
 def charts_rendered(page: Page, at_least: int, timeout: float = 30_000) -> int:
