@@ -74,7 +74,7 @@ def digits_section(result: Evaluation) -> None:
         st.success("No mistakes on the test set.")
         return
     st.caption("Green: right · red: wrong (marked ✗).")
-    digit_grid(st, images[shown], result.predictions[shown], result.labels[shown], numbered=True)
+    digit_grid(st, images[shown], result.predictions[shown], result.labels[shown], numbered=True, min_px=120)
 
     st.subheader("Softmax probabilities")
     picked = st.multiselect("Images from the grid (their numbers: #1 to #25)",

@@ -113,8 +113,8 @@ def test_train_page_trains_shows_progress_and_reuses(page: Page, server: Server,
     expect(epochs).to_have_value("3")
     epochs.fill("2")  # long enough (5-10 s) for the bar to be read twice while it runs
     epochs.press("Enter")
-    one_epoch = "MLP 784-128-128-10, SGD lr 0.01, batch 32, 2 epochs"
-    expect(page.get_by_text(one_epoch, exact=True)).to_be_visible()
+    two_epochs = "MLP 784-128-128-10, SGD lr 0.01, batch 32, 2 epochs"
+    expect(page.get_by_text(two_epochs, exact=True)).to_be_visible()
     idle(page)
 
     model_file = server.workdir / "mnist_model.h5"
