@@ -9,6 +9,7 @@ from model.config import (ACTIVATIONS, ARCHITECTURES, DEFAULT_LEARNING_RATES, MA
 from model import store
 from model.estimate import CONFIRM_S, expected_seconds, human
 from model.limits import Limits, current_limits
+from pages.ensemble_view import ensemble_section
 from pages.guard import run_page
 from pages.training_view import show_training, start_training
 
@@ -108,6 +109,7 @@ def page() -> None:
         return
     with action:
         train_action(config, limits)
+    ensemble_section()
 
 
 def train_action(config: TrainConfig, limits: Limits) -> None:

@@ -1,0 +1,64 @@
+"""The Train page's ensemble section: kept models combined into one that
+averages their probabilities (``model.ensemble``), kept as a run like the others."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from model.limits import current_limits
+from pages.guard import guarded
+from pages.models import DEFAULT, run_label, session_id, visible_runs
+
+MAX_MEMBERS = 5  # in-page: combining and scoring stays a matter of seconds
+
+
+@guarded
+def ensemble_section() -> None:
+    """An expander: pick 2 to 5 kept runs, combine them, see the ensemble's test accuracy."""
+    with st.expander("Combine kept models into an ensemble"):
+        runs = visible_runs()
+        if len(runs) < 2:
+            st.info("Keep at least two models first (train them here, or upload them on the Evaluate or "
+                    "Draw page's sidebar): an ensemble averages their probabilities.", icon=":material/info:")
+            return
+        st.caption(f"An ensemble averages its members' probabilities; it is saved as one ordinary Keras "
+                   f"model, kept as a run and usable on every page. Here: 2 to {MAX_MEMBERS} members "
+                   "(`python -m model.ensemble` takes more).")
+        chosen = st.multiselect("Members", list(runs), key="ensemble_members", max_selections=MAX_MEMBERS,
+                                format_func=lambda k: run_label(runs[k]), placeholder="Choose 2 or more kept models")
+        if st.button("Combine", key="ensemble_combine", disabled=len(chosen) < 2):
+            _combine(chosen, runs)
+        meta = st.session_state.get("ensemble_result")
+        if meta is not None:
+            _show(meta, runs)
+
+
+def _combine(keys: list[str], runs: dict) -> None:
+    from model import jobs
+    from model.ensemble import EnsembleError, ensemble_runs
+
+    demo = current_limits().demo
+    try:
+        with st.spinner(f"Combining {len(keys)} models and scoring the ensemble on the test set…"):
+            # In the public demo it is this visitor's model only; locally it becomes the current one.
+            meta = ensemble_runs(keys, make_current=not demo, owner=session_id() if demo else None)
+    except EnsembleError as exc:
+        st.error(f"Not combined: {exc}", icon=":material/error:")
+        return
+    st.session_state.ensemble_result = meta
+    # The model the other pages show: read by pages.models.model_sidebar on its next run.
+    st.session_state.model_key = meta["key"] if demo else DEFAULT
+    jobs.keep_within_quota()
+
+
+def _show(meta: dict, runs: dict) -> None:
+    members = [m for m in meta.get("members", []) if m in runs]
+    best = max((runs[m].get("metrics", {}).get("test_accuracy", 0.0) for m in members), default=None)
+    accuracy = meta["metrics"]["test_accuracy"]
+    a, b = st.columns(2)
+    a.metric("Ensemble test accuracy", f"{accuracy:.2%}",
+             delta=None if best is None else f"{(accuracy - best) * 100:+.2f} points vs the best member")
+    b.metric("Test loss", f"{meta['metrics']['test_loss']:.4f}")
+    where = ("it is now the model your Evaluate and Draw pages use" if current_limits().demo
+             else "it is now the current model, `mnist_model.h5`")
+    st.success(f"Kept as run `{meta['key']}` ({meta['description']}): {where}.")
