@@ -139,7 +139,7 @@ def test_train_page_trains_shows_progress_and_reuses(page: Page, server: Server,
     expect(metric_value(page, "Test loss")).to_have_text(re.compile(r"^\d+\.\d{4}$"))
     expect(metric_value(page, "Training time")).to_have_text(re.compile(r"^\d+\.\d s$"))
     expect(page.locator('[data-testid="stMain"] [data-testid="stProgress"]')).to_have_count(0)
-    expect(page.get_by_text("Saved as", exact=False)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Saved as mnist_model\.h5"))).to_be_visible()
     expect(page.get_by_text("trained before")).to_have_count(0)
     # The saved run's per-epoch history replaces the live curves once training ends.
     drawn = charts_rendered(page, at_least=1)
