@@ -241,9 +241,14 @@ def keep_within_quota(root: Path | None = None, limits: Limits | None = None) ->
 
 
 def _mark_interrupted(root: Path | None) -> None:
+    """Every read calls this (each page run, each live refresh): it only reads,
+    and writes only when a running job has really lost its process."""
+    stale = (db.jobs.c.status == "running", db.jobs.c.heartbeat < time.time() - STALE_S)
+    with db.engine(root).connect() as conn:
+        if not conn.execute(sa.select(sa.func.count()).where(*stale)).scalar():
+            return
     with db.engine(root).begin() as conn:
-        conn.execute(db.jobs.update().where(db.jobs.c.status == "running",
-                                            db.jobs.c.heartbeat < time.time() - STALE_S)
+        conn.execute(db.jobs.update().where(*stale)
                      .values(status="interrupted", finished_at=time.time(),
                              message="interrupted: the server restarted while it ran; start it again"))
 

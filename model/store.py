@@ -155,7 +155,7 @@ def save_run(model, meta: dict[str, Any], root: Path | None = None) -> Path:
     """Keep a trained model in the registry: .h5, .keras, then its meta."""
     from model.architectures import with_keras_layers
 
-    model = with_keras_layers(model)  # once for both files (save_model would copy it for each)
+    model = with_keras_layers(model)  # a no-op for what fit returns; models built by hand need it
     folder = run_dir(meta["key"], root)
     save_model(model, run_model_path(meta["key"], root))
     save_model(model, folder / "model.keras")
