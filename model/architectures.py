@@ -22,34 +22,42 @@ def input_shape(config: TrainConfig) -> tuple[int, ...]:
     return (784,) if config.architecture == "mlp" else (28, 28, 1)
 
 
+MIXED = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # config.precision -> Keras dtype policy
+
+
 def build_model(config: TrainConfig) -> keras.Model:
-    """The uncompiled network that ``config`` describes."""
+    """The uncompiled network that ``config`` describes. With
+    ``config.precision`` "bfloat16", every layer but the output computes in
+    bfloat16 (its variables stay float32); ``with_keras_layers`` makes the
+    trained model float32."""
     regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
+    dtype = MIXED[config.precision]
     inputs = keras.Input(shape=input_shape(config), name="image")
     x = inputs
     if config.architecture == "cnn":
         for filters in config.conv_filters:
             for _ in range(config.convs_per_block):
-                x = layers.Conv2D(filters, config.kernel_size, padding=config.padding,
+                x = layers.Conv2D(filters, config.kernel_size, padding=config.padding, dtype=dtype,
                                   kernel_regularizer=regularizer, use_bias=not config.batch_norm)(x)
-                x = _normalize_and_activate(x, config)
-            x = layers.MaxPooling2D()(x)
-        x = layers.Flatten()(x)
+                x = _normalize_and_activate(x, config, dtype)
+            x = layers.MaxPooling2D(dtype=dtype)(x)
+        x = layers.Flatten(dtype=dtype)(x)
     for units in config.hidden_units:
         if config.dropout:
-            x = layers.Dropout(config.dropout)(x)
-        x = layers.Dense(units, kernel_regularizer=regularizer, use_bias=not config.batch_norm)(x)
-        x = _normalize_and_activate(x, config)
+            x = layers.Dropout(config.dropout, dtype=dtype)(x)
+        x = layers.Dense(units, kernel_regularizer=regularizer, use_bias=not config.batch_norm, dtype=dtype)(x)
+        x = _normalize_and_activate(x, config, dtype)
     if config.dropout:
-        x = layers.Dropout(config.dropout)(x)
-    outputs = layers.Dense(10, activation="softmax", name="probabilities")(x)
+        x = layers.Dropout(config.dropout, dtype=dtype)(x)
+    # float32 softmax: bfloat16's 8 bits of mantissa would round probabilities near 1
+    outputs = layers.Dense(10, activation="softmax", name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"mnist_{config.architecture}")
 
 
-def _normalize_and_activate(x, config: TrainConfig):
+def _normalize_and_activate(x, config: TrainConfig, dtype: str):
     if config.batch_norm:
-        x = FusedBatchNormalization()(x)
-    return layers.Activation(config.activation)(x)
+        x = FusedBatchNormalization(dtype=dtype)(x)
+    return layers.Activation(config.activation, dtype=dtype)(x)
 
 
 class FusedBatchNormalization(layers.BatchNormalization):
@@ -61,10 +69,12 @@ class FusedBatchNormalization(layers.BatchNormalization):
 
     def call(self, inputs, training=None, mask=None):
         if not (training and self.trainable and self.center and self.scale and mask is None
-                and len(inputs.shape) == 4 and self.axis in (-1, 3) and inputs.dtype == "float32"):
+                and len(inputs.shape) == 4 and self.axis in (-1, 3)
+                and inputs.dtype in ("float32", "bfloat16")):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
+        # bfloat16 images (mixed precision) with float32 scale, offset and statistics: the kernel takes both
         outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
             inputs, self.gamma, self.beta, epsilon=self.epsilon, is_training=True)[:3]
         # The kernel returns the unbiased variance; Keras averages the biased one.
@@ -81,11 +91,27 @@ def with_keras_layers(model: keras.Model) -> keras.Model:
     training step computes (no weights, no config of its own), so the same
     layer objects, weights, optimizer and compiled state carry on, and the
     model saves and exports as plain Keras (or TFLite). Cheap, and a no-op
-    for a model without fused layers."""
+    for a model without fused layers. A model trained in mixed precision
+    comes back as a float32 copy with the same weights (``as_float32``)."""
     for layer in model.layers:
         if type(layer) is FusedBatchNormalization:
             object.__setattr__(layer, "__class__", layers.BatchNormalization)
-    return model
+    return as_float32(model)
+
+
+def as_float32(model: keras.Model) -> keras.Model:
+    """``model`` itself when every layer computes in float32; else a float32
+    clone holding its weights (mixed precision keeps them float32), so what is
+    saved, exported and served computes as any other model does."""
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+
+    def float32_layer(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    clone = keras.models.clone_model(model, clone_function=float32_layer)
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def augmentation(strength: float, seed: int) -> keras.Sequential:
@@ -98,6 +124,36 @@ def augmentation(strength: float, seed: int) -> keras.Sequential:
         layers.RandomTranslation(strength * 3 / 28, strength * 3 / 28,
                                  fill_mode="constant", seed=seed + 2),
     ], name="augmentation")
+
+
+def stroke_augmentation(strength: float, seed: int):
+    """A function distorting image batches (N, 28, 28, 1) as different pens and
+    hands would: each image's strokes thickened or thinned by a pixel (2x2
+    dilation or erosion, each with probability ``strength``/3), slanted about
+    its middle (shear up to 0.3 x ``strength``), and, half the time at full
+    strength, elastically wobbled."""
+    import tensorflow as tf
+
+    wobble = layers.RandomElasticTransform(factor=strength / 2, scale=0.4 * strength, fill_mode="constant",
+                                           value_range=(0, 1), seed=seed)
+    generator = tf.random.Generator.from_seed(seed + 1)
+
+    def distort(images):
+        n = tf.shape(images)[0]
+        dilated = tf.nn.max_pool2d(images, 2, 1, "SAME")
+        eroded = -tf.nn.max_pool2d(-images, 2, 1, "SAME")
+        pick = generator.uniform((n, 1, 1, 1))
+        images = tf.where(pick < strength / 3, dilated, tf.where(pick > 1 - strength / 3, eroded, images))
+        # Output pixel (x, y) reads input (x + k (y - 13.5), y): a slant about the middle row.
+        k = generator.uniform((n, 1), -0.3 * strength, 0.3 * strength)
+        one, zero = tf.ones_like(k), tf.zeros_like(k)
+        transforms = tf.concat([one, k, -13.5 * k, zero, one, zero, zero, zero], axis=1)
+        images = tf.raw_ops.ImageProjectiveTransformV3(
+            images=images, transforms=transforms, output_shape=(28, 28), fill_value=0.0,
+            interpolation="BILINEAR", fill_mode="CONSTANT")
+        return wobble(tf.reshape(images, (-1, 28, 28, 1)), training=True)
+
+    return distort
 
 
 def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:

@@ -5,19 +5,38 @@ They measure how well a model reads drawings it never trained on (MNIST is
 scanned handwriting; the canvas is a mouse or a finger), and give tests and
 benchmarks drawings whose digit is known.
 
-    from model.strokes import drawn_digits
+    from model.strokes import drawn_digits, held_out_drawn
     images, labels = drawn_digits(per_digit=20, seed=0)   # RGBA (200, 280, 280, 4)
+    sets = held_out_drawn(per_digit=50, seed=2026)        # {"thin pen": (images, labels), ...}
+
+``HELD_OUT`` names drawing styles outside what training's augmentation makes
+(shear up to +-0.3, stroke thickness +-1 px at 28x28, i.e. +-10 canvas px):
+pens of 4-8 and 32-42 canvas pixels (the standard set uses 10-28) and slants
+of 0.45-0.6 either way (standard: +-0.35). A model scored on them is scored
+on drawings no training recipe here imitates.
 """
 
 from __future__ import annotations
 
 import math
+import zlib
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 Stroke = list[tuple[float, float]]
+Span = tuple[float, float]  # a uniform random range (low, high)
 CANVAS = 280
+WIDTHS: Span = (10, 28)  # the standard pen widths, canvas pixels (of CANVAS)
+SLANTS: Span = (-0.35, 0.35)  # the standard slants: x shifts by -slant * y
+
+# Held-out styles: keyword arguments of ``drawn_digits``, outside training's augmentation.
+HELD_OUT: dict[str, dict[str, Span | Sequence[Span]]] = {
+    "thin pen": {"widths": (4, 8)},
+    "thick pen": {"widths": (32, 42)},
+    "steep slant": {"slants": ((-0.6, -0.45), (0.45, 0.6))},
+}
 
 
 def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, n: int = 24) -> Stroke:
@@ -41,15 +60,28 @@ TEMPLATES: dict[int, list[Stroke]] = {
 }
 
 
-def digit_strokes(digit: int, rng: np.random.Generator | None = None, size: int = CANVAS) -> list[Stroke]:
-    """The strokes of ``digit`` in canvas pixels, with a random size, slant,
-    rotation and position when ``rng`` is given (else upright and centred)."""
+def uniform(rng: np.random.Generator, spans: Span | Sequence[Span]) -> float:
+    """A number drawn uniformly from ``spans``: one range (low, high), or
+    several, one of them picked at random first (weighted by length). One
+    range draws exactly what ``rng.uniform(low, high)`` does."""
+    if not isinstance(spans[0], Sequence):
+        return rng.uniform(*spans)
+    lengths = np.array([high - low for low, high in spans], dtype=float)
+    low, high = spans[rng.choice(len(spans), p=lengths / lengths.sum())]
+    return rng.uniform(low, high)
+
+
+def digit_strokes(digit: int, rng: np.random.Generator | None = None, size: int = CANVAS,
+                  slants: Span | Sequence[Span] = SLANTS) -> list[Stroke]:
+    """The strokes of ``digit`` in canvas pixels, with a random size, slant
+    (from ``slants``), rotation and position when ``rng`` is given (else
+    upright and centred)."""
     strokes = TEMPLATES[digit]
     if rng is None:
         scale, aspect, slant, angle, dx, dy, wobble = 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0
     else:
         scale, aspect = rng.uniform(0.55, 1.1), rng.uniform(0.75, 1.25)
-        slant, angle = rng.uniform(-0.35, 0.35), math.radians(rng.uniform(-15, 15))
+        slant, angle = uniform(rng, slants), math.radians(rng.uniform(-15, 15))
         room = (1.1 - scale) * 0.35
         dx, dy = rng.uniform(-room, room), rng.uniform(-room, room)
         wobble = rng.uniform(0, 0.025)  # an unsteady hand
@@ -80,13 +112,27 @@ def render(strokes: list[Stroke], width: float = 18, size: int = CANVAS) -> np.n
     return np.asarray(img)
 
 
-def drawn_digits(per_digit: int = 20, seed: int = 0, size: int = CANVAS) -> tuple[np.ndarray, np.ndarray]:
-    """``per_digit`` random drawings of each digit: RGBA images (N, size, size, 4) and labels."""
+def drawn_digits(per_digit: int = 20, seed: int | Sequence[int] = 0, size: int = CANVAS,
+                 widths: Span | Sequence[Span] = WIDTHS,
+                 slants: Span | Sequence[Span] = SLANTS) -> tuple[np.ndarray, np.ndarray]:
+    """``per_digit`` random drawings of each digit: RGBA images (N, size, size, 4)
+    and labels. Pen widths (canvas pixels of a CANVAS-wide canvas, scaled to
+    ``size``) and slants are drawn from ``widths`` and ``slants``: one range
+    (low, high) or several. The defaults are the standard set's."""
     rng = np.random.default_rng(seed)
     images, labels = [], []
     for digit in range(10):
         for _ in range(per_digit):
-            width = rng.uniform(10, 28) * size / CANVAS
-            images.append(render(digit_strokes(digit, rng, size), width, size))
+            width = uniform(rng, widths) * size / CANVAS
+            images.append(render(digit_strokes(digit, rng, size, slants), width, size))
             labels.append(digit)
     return np.stack(images), np.array(labels)
+
+
+def held_out_drawn(per_digit: int = 50, seed: int = 0,
+                   size: int = CANVAS) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each ``HELD_OUT`` style: name -> (RGBA images, labels), ``per_digit``
+    drawings of each digit. Every style has its own random stream (``seed``
+    and the name), so no two sets share a drawing."""
+    return {name: drawn_digits(per_digit, (seed, zlib.crc32(name.encode())), size, **style)
+            for name, style in HELD_OUT.items()}

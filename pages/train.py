@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from model.config import (ACTIVATIONS, ARCHITECTURES, DEFAULT_LEARNING_RATES, MAX_EPOCHS, OPTIMIZERS,
-                          PRESETS, SCHEDULES, ConfigError, TrainConfig, parse_sizes)
+                          PRECISIONS, PRESETS, SCHEDULES, ConfigError, TrainConfig, parse_sizes)
 from model import store
 from model.estimate import CONFIRM_S, expected_seconds, human
 from model.limits import Limits, current_limits
@@ -56,6 +56,9 @@ def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
                                 help=f"1 to {MAX_EPOCHS} passes over the training images.")
     seed = right.number_input("Random seed", 0, 2**31 - 1, base.seed, key=key("seed"),
                               help="Same settings and seed give the same model.")
+    precision = right.selectbox("Precision", PRECISIONS, PRECISIONS.index(base.precision), key=key("precision"),
+                                help="bfloat16: layers compute in bfloat16 while training, about twice as fast "
+                                     "on CPUs with native bfloat16 (AVX512-BF16, AMX); the saved model is float32.")
     with st.expander("Regularization, augmentation, validation"):
         c1, c2, c3 = st.columns(3)
         dropout = c1.slider("Dropout", 0.0, 0.9, base.dropout, 0.05, key=key("dropout"))
@@ -65,6 +68,9 @@ def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
                                        disabled=optimizer != "adamw", key=key("weight_decay"))
         augment = c2.slider("Augmentation strength", 0.0, 1.0, base.augment, 0.1, key=key("augment"),
                             help="Random shifts, rotations and zoom while training; 0 is off.")
+        stroke_augment = c2.slider("Pen augmentation", 0.0, 1.0, base.stroke_augment, 0.1, key=key("pen"),
+                                   help="Thicker and thinner strokes, slant and wobble while training, so the "
+                                        "model reads drawings as well as MNIST's scans; 0 is off.")
         label_smoothing = c3.slider("Label smoothing", 0.0, 0.5, base.label_smoothing, 0.05,
                                     key=key("smoothing"), help="Train towards 1 - s for the true digit (s/10 for each digit) "
                                          "instead of 1: a less over-confident model. 0 is off.")
@@ -81,7 +87,8 @@ def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
         convs_per_block=int(convs), kernel_size=kernel, padding=padding, activation=activation,
         optimizer=optimizer, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
         weight_decay=weight_decay, schedule=schedule, batch_size=int(batch_size), epochs=int(epochs),
-        dropout=dropout, batch_norm=batch_norm, l2=l2, augment=augment, label_smoothing=label_smoothing,
+        dropout=dropout, batch_norm=batch_norm, l2=l2, augment=augment, stroke_augment=stroke_augment,
+        label_smoothing=label_smoothing, precision=precision,
         validation_split=validation_split, early_stopping=int(early_stopping), seed=int(seed),
         drawings_weight=int(drawings_weight))
 

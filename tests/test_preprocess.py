@@ -221,3 +221,29 @@ def test_advice_for_a_small_or_off_centre_drawing_but_not_for_a_good_one():
     assert drawing_advice(small).startswith("The digit is small")
     assert drawing_advice(off).startswith("The digit is far from the middle")
     assert drawing_advice(drawn_digit([])) is None
+
+
+# --- stroke width ------------------------------------------------------------
+
+def test_stroke_width_measures_a_bar():
+    from model.preprocess import stroke_width
+
+    bar = np.zeros((200, 200), bool)
+    bar[20:180, 90:110] = True  # 20 pixels wide
+    assert stroke_width(bar) == pytest.approx(20, rel=0.15)
+
+
+@pytest.mark.parametrize("strokes", [SEVEN, FOUR], ids=["seven", "four"])
+def test_pen_width_no_longer_matters(strokes):
+    """The same strokes drawn with a thin pen, a middle one and a thick one
+    reach the model as (nearly) the same digit, at MNIST's stroke width."""
+    from model.preprocess import MNIST_STROKE_WIDTH, stroke_width
+
+    thin, middle, thick = (canvas_to_mnist(drawn_digit(strokes, width=w)) for w in (5, 18, 40))
+    for other in (thin, thick):
+        assert np.abs(other - middle).mean() < 0.06
+    raw_thin, raw_thick = (canvas_to_mnist(drawn_digit(strokes, width=w), normalize_width=False) for w in (5, 40))
+    assert np.abs(raw_thin - raw_thick).mean() > 2 * np.abs(thin - thick).mean()
+    for digit in (thin, middle, thick):
+        big = np.asarray(Image.fromarray(digit).resize((280, 280), Image.Resampling.BILINEAR)) >= 0.5
+        assert stroke_width(big) / 10 == pytest.approx(MNIST_STROKE_WIDTH, rel=0.3)

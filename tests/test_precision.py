@@ -1,0 +1,82 @@
+"""Training in bfloat16 (``TrainConfig.precision``) and pen-like augmentation
+(``TrainConfig.stroke_augment``): what they change while training, and that
+what comes out is an ordinary float32 Keras model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from model.config import PRESETS, TrainConfig
+from model.train import fit, make_dataset
+
+BF16_CNN = dataclasses.replace(PRESETS["strong-cnn"], precision="bfloat16", epochs=1, batch_size=256,
+                               augment=0.0, stroke_augment=0.5)
+
+
+@pytest.fixture(scope="module")
+def bf16_fit(small_mnist):
+    return fit(BF16_CNN, small_mnist[0])
+
+
+def test_a_bfloat16_training_gives_a_float32_model(bf16_fit, small_mnist, tmp_path):
+    import keras
+
+    from model.architectures import build_model
+
+    model, history = bf16_fit
+    assert history["loss"][-1] < 2.3
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    mixed = build_model(BF16_CNN)
+    assert {layer.dtype_policy.name for layer in mixed.layers} == {"mixed_bfloat16", "float32"}
+    assert mixed.layers[-1].dtype_policy.name == "float32"  # the softmax
+    # The float32 model computes what the trained mixed one does, to bfloat16's precision.
+    mixed.set_weights(model.get_weights())
+    images = small_mnist[1][0][:200, ..., None].astype(np.float32) / 255
+    np.testing.assert_allclose(model.predict(images, verbose=0), mixed.predict(images, verbose=0), atol=0.05)
+    assert (model.predict(images, verbose=0).argmax(1) == mixed.predict(images, verbose=0).argmax(1)).mean() > 0.95
+    path = tmp_path / "bf16.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+
+
+def test_precision_is_part_of_the_key_only_when_not_the_default():
+    assert TrainConfig(precision="float32").key() == TrainConfig().key()
+    assert TrainConfig(precision="bfloat16").key() != TrainConfig().key()
+    assert "bfloat16" in TrainConfig(precision="bfloat16").describe()
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="float16")
+
+
+def ink_mass(batch: np.ndarray) -> np.ndarray:
+    return batch.reshape(len(batch), -1).sum(axis=1)
+
+
+def test_stroke_augmentation_thickens_thins_and_slants(small_mnist):
+    from model.architectures import stroke_augmentation
+
+    images = small_mnist[0][0][:512, ..., None].astype(np.float32) / 255
+    distorted = stroke_augmentation(1.0, seed=3)(images).numpy()
+    again = stroke_augmentation(1.0, seed=3)(images).numpy()
+    np.testing.assert_array_equal(distorted, again)  # the seed fixes every distortion
+    assert distorted.shape == images.shape and distorted.min() >= 0 and distorted.max() <= 1 + 1e-6
+    ratio = ink_mass(distorted) / ink_mass(images)
+    # about a third each thickened (more ink), thinned (less ink), kept
+    assert (ratio > 1.2).mean() > 0.2 and (ratio < 0.8).mean() > 0.2
+    assert np.percentile(ratio, 10) > 0.2  # thinned, never erased
+    untouched = stroke_augmentation(0.0, seed=3)(images).numpy()
+    np.testing.assert_allclose(untouched, images, atol=1e-5)
+
+
+def test_the_pipeline_applies_stroke_augmentation_only_when_asked(small_mnist):
+    x = small_mnist[0][0][:64, ..., None].astype(np.float32) / 255
+    y = small_mnist[0][1][:64]
+    plain, = make_dataset(x, y, 64, seed=None).as_numpy_iterator()
+    pen, = make_dataset(x, y, 64, seed=None, stroke_augment=0.8).as_numpy_iterator()
+    np.testing.assert_array_equal(plain[0], x)
+    assert pen[0].shape == x.shape and not np.allclose(pen[0], x, atol=1e-3)
+    np.testing.assert_array_equal(pen[1], plain[1])
