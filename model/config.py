@@ -34,8 +34,8 @@ DRAWINGS_WEIGHT = 3  # the suggested weight when drawings are turned on: measure
 
 def native_bfloat16() -> bool:
     """Does this CPU compute bfloat16 natively (AVX512-BF16 or AMX, read from
-    /proc/cpuinfo)? There, training in bfloat16 is about twice as fast as in
-    float32 (measured: bench/RESULTS.md); elsewhere it is emulated."""
+    /proc/cpuinfo)? There, training in bfloat16 is about 1.5x as fast as in
+    float32 (bench.speed, bench/RESULTS.md); elsewhere it is emulated."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line for line in f if line.startswith("flags")), "")
@@ -93,8 +93,8 @@ class TrainConfig:
     early_stopping: int = 0  # patience in epochs; 0 is off (needs a validation split)
     seed: int = 0
     # "bfloat16": convolutions and dense layers compute in bfloat16 while training
-    # (Keras' mixed precision; weights stay float32, the output layer too), twice
-    # as fast on CPUs with native bfloat16 (AVX512-BF16, AMX; measured). The
+    # (Keras' mixed precision; weights stay float32, the output layer too), about
+    # 1.5x as fast on CPUs with native bfloat16 (AVX512-BF16, AMX; bench.speed). The
     # trained model is float32, like any other.
     precision: str = "float32"
     # Saved drawings (``model.drawings``, their training part) added to MNIST's
@@ -228,7 +228,7 @@ class TrainConfig:
                 f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}{extra}")
 
 
-# On a CPU with native bfloat16 the two CNN presets train in it: twice as fast, so the
+# On a CPU with native bfloat16 the two CNN presets train in it: about 1.5x as fast, so the
 # same minutes buy more epochs (bench/RESULTS.md). Elsewhere they are the float32 recipes.
 BFLOAT16 = native_bfloat16()
 PRECISION = "bfloat16" if BFLOAT16 else "float32"
@@ -240,16 +240,19 @@ PRESETS: dict[str, TrainConfig] = {
     "small-cnn": TrainConfig(architecture="cnn", conv_filters=(32, 64), hidden_units=(), dropout=0.5,
                              optimizer="adam", batch_size=128, epochs=3),
     # Fastest to 99%: LeNet-like 5x5 valid convolutions (a third of the small CNN's work),
-    # Adam with a one-cycle schedule. Measured: 99.1% after 3 epochs in bfloat16 (about 9 s);
-    # in float32, 98.98% after 3 epochs, 99.15% after 4.
+    # Adam with a one-cycle schedule. In bfloat16: 99.14% after 3 epochs of batch 256 (8.7 s,
+    # bench.speed); in float32, 99.15% after 4 epochs of batch 128 (19-23 s).
     "fast-cnn": TrainConfig(architecture="cnn", conv_filters=(16, 32), kernel_size=5, padding="valid",
-                            hidden_units=(), optimizer="adam", learning_rate=0.005, schedule="onecycle",
-                            batch_size=128, epochs=3 if BFLOAT16 else 4, precision=PRECISION),
+                            hidden_units=(), optimizer="adam", learning_rate=0.008 if BFLOAT16 else 0.005,
+                            schedule="onecycle", batch_size=256 if BFLOAT16 else 128, epochs=3 if BFLOAT16 else 4,
+                            precision=PRECISION),
     # Aimed at 99.7% and at drawings: two convolutions a block, batch norm, dropout, augmentation,
-    # pen augmentation (drawn digits and fonts), label smoothing, one cycle.
+    # pen augmentation (drawn digits and fonts), label smoothing, one cycle. In bfloat16, 16
+    # epochs: 99.60-99.65% (4 seeds) in 340-434 s; 20 epochs: 99.68% in 545-652 s, over 10 minutes
+    # on a busy machine (bench/RESULTS.md).
     # Unpadded convolutions shrink the maps (28-26-24, 12-10-8): 40% less work than "same".
     "strong-cnn": TrainConfig(architecture="cnn", conv_filters=(32, 64), convs_per_block=2, padding="valid",
                               hidden_units=(256,), batch_norm=True, dropout=0.3, augment=0.6, stroke_augment=0.5,
                               label_smoothing=0.1, optimizer="adam", learning_rate=0.003, schedule="onecycle",
-                              batch_size=128, epochs=24 if BFLOAT16 else 12, precision=PRECISION),
+                              batch_size=128, epochs=16 if BFLOAT16 else 10, precision=PRECISION),
 }

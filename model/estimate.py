@@ -23,8 +23,8 @@ from model.config import TRAIN_SIZE, ConfigError, TrainConfig, native_bfloat16
 
 STEP_OVERHEAD_S = 1.2e-3  # a step's fixed cost (Python, the optimizer's update, the input pipeline)
 SECONDS_PER_MAC = 7e-11  # a multiply-add of a batch's forward and backward pass
-# bfloat16 halves the multiply-adds' time on a CPU that computes it natively (measured:
-# fast-cnn 4.6 -> 2.5 s an epoch, strong-cnn 34 -> 19.5 s); emulated elsewhere: not measured, not assumed faster.
+# bfloat16 about halves the multiply-adds' time on a CPU that computes it natively (bench.speed,
+# bench.presets: strong-cnn 34-38 -> 19-27 s an epoch); emulated elsewhere: not measured, not assumed faster.
 BFLOAT16_MAC_FACTOR = 0.55
 CONFIRM_S = 10 * 60  # longer than this, the Train page asks before it starts
 

@@ -138,8 +138,8 @@ def normalize_stroke_width(crop: np.ndarray, target: float = MNIST_STROKE_WIDTH,
 
 def drawing_advice(image: np.ndarray) -> str | None:
     """A word for a drawing that is read, but less surely than it could be:
-    small (its strokes come out thick once scaled up, so a 3 reads as an 8)
-    or far from the middle. None for a good drawing (or no drawing)."""
+    small (a few pixels of detail, however its strokes are normalised) or
+    far from the middle. None for a good drawing (or no drawing)."""
     gray = to_grayscale(image)
     ink = gray >= INK_LEVEL
     if not ink.any() or ink.all():

@@ -57,7 +57,7 @@ def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
     seed = right.number_input("Random seed", 0, 2**31 - 1, base.seed, key=key("seed"),
                               help="Same settings and seed give the same model.")
     precision = right.selectbox("Precision", PRECISIONS, PRECISIONS.index(base.precision), key=key("precision"),
-                                help="bfloat16: layers compute in bfloat16 while training, about twice as fast "
+                                help="bfloat16: layers compute in bfloat16 while training, about 1.5x as fast "
                                      "on CPUs with native bfloat16 (AVX512-BF16, AMX); the saved model is float32.")
     with st.expander("Regularization, augmentation, validation"):
         c1, c2, c3 = st.columns(3)

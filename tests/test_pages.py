@@ -16,6 +16,7 @@ import pytest
 from conftest import ROOT, drawn_digit
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+from model.config import PRESETS
 
 TIMEOUT = 240  # training the default model takes 10 to 40 s on two cores
 
@@ -225,7 +226,8 @@ def test_choosing_a_preset_fills_the_widgets(lab_dir):
     assert not at.exception
     assert at.selectbox(key="architecture:strong-cnn").value == "cnn"
     assert at.checkbox(key="batch_norm:strong-cnn").value is True
-    assert "CNN conv 32x2-64x2 (3x3 valid) + dense 256, ADAM lr 0.003, batch 128, 10 epochs" in texts(at)
+    assert PRESETS["strong-cnn"].describe() in texts(at)
+    assert "CNN conv 32x2-64x2 (3x3 valid) + dense 256, ADAM lr 0.003, batch 128" in texts(at)
 
 
 def test_evaluate_compares_two_kept_models(lab_with_model, default_run):

@@ -80,3 +80,17 @@ def test_the_pipeline_applies_stroke_augmentation_only_when_asked(small_mnist):
     np.testing.assert_array_equal(plain[0], x)
     assert pen[0].shape == x.shape and not np.allclose(pen[0], x, atol=1e-3)
     np.testing.assert_array_equal(pen[1], plain[1])
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_trains_on_a_subset(name, small_mnist):
+    """Each preset as it is on this machine (bfloat16 where the CPU has it),
+    one epoch on 2,000 images: it learns, and comes back as a float32 model
+    (the full runs are bench.presets')."""
+    from model.predict import predict_batch
+
+    model, history = fit(dataclasses.replace(PRESETS[name], epochs=1), small_mnist[0])
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    images, labels = small_mnist[1]
+    accuracy = (predict_batch(model, images.astype(np.float32) / 255).argmax(1) == labels).mean()
+    assert accuracy > 0.2, f"{name}: {accuracy:.2f} after one epoch on 2,000 images"  # chance: 0.1
