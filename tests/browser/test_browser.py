@@ -25,13 +25,15 @@ if not os.environ.get("CI"):  # under CI a missing Playwright is an error, not a
     pytest.importorskip("playwright.sync_api", reason="Playwright is missing: pip install -r requirements-dev.txt")
 from playwright.sync_api import Page, expect  # noqa: E402
 
+from model.config import PRESETS  # noqa: E402
+
 from .conftest import VIEWPORT, Server, run_server
 from .ui import (DEFAULT_MODEL, DIGITS, PAGE_TIMEOUT, TRAIN_TIMEOUT, assert_no_console_errors, canvas,
                  charts_rendered, clear, draw, expect_hint, idle, images_loaded, ink, metric_value, nav_link,
                  open_page, percent, report, snap, title, train_default_model)
 
 pytestmark = pytest.mark.browser
-STARTER_MODEL = "CNN conv 16-32 (5x5 valid), ADAM lr 0.005, batch 128, 4 epochs"  # the fast-cnn preset
+STARTER_MODEL = PRESETS["fast-cnn"].describe()  # the starter model: bfloat16 on CPUs that have it
 
 # --- a. landing page and navigation -----------------------------------------
 
@@ -188,6 +190,8 @@ def test_evaluate_page_metrics_grid_and_probabilities(page: Page, server: Server
     page.get_by_text("Only mistakes", exact=True).click()
     expect(only_mistakes).to_be_checked()
     expect(grid).not_to_have_text(text, timeout=PAGE_TIMEOUT)
+    # the run the switch starts may show an interim grid first: wait for the mistakes-only one
+    expect(grid.locator("figure", has_text="✗")).to_have_count(25, timeout=PAGE_TIMEOUT)
     idle(page)
     mistakes = grid.inner_text()
     assert mistakes.count("✗") == 25, mistakes

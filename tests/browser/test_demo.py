@@ -23,14 +23,14 @@ if not os.environ.get("CI"):
 from playwright.sync_api import Page, expect  # noqa: E402
 
 from model import store  # noqa: E402
-from model.config import TrainConfig  # noqa: E402
+from model.config import PRESETS, TrainConfig  # noqa: E402
 
 from .conftest import VIEWPORT, Server, run_server  # noqa: E402
 from .ui import (DIGITS, PAGE_TIMEOUT, TRAIN_TIMEOUT, assert_no_console_errors, canvas, draw, idle,  # noqa: E402
                  metric_value, nav_link, open_page, report, snap)
 
 pytestmark = pytest.mark.browser
-STARTER = "CNN conv 16-32 (5x5 valid), ADAM lr 0.005, batch 128, 4 epochs"
+STARTER = PRESETS["fast-cnn"].describe()
 # Long enough to leave and come back, or to queue behind (about a minute on two cores).
 LONG = TrainConfig(epochs=5, batch_size=16)
 SHORT = TrainConfig(epochs=1, batch_size=128)
