@@ -195,8 +195,8 @@ def run_preset(name: str, args: argparse.Namespace, train: SetData, test: SetDat
         reached = score.first_reaching(TARGET)
         timings.append((seconds, reached[1] if reached else math.inf))
         if runs > 1:
-            print(f"  run {run + 1}/{runs}: {seconds:.1f} s of training, {TARGET:.1%} at "
-                  f"{reached[1] if reached else math.inf:.1f} s", flush=True)
+            print(f"  run {run + 1}/{runs}: {seconds:.1f} s of training, {TARGET:.1%} at {timings[-1][1]:.1f} s",
+                  flush=True)
     seconds = statistics.median(t for t, _ in timings)
     reached = (reached[0], statistics.median(r for _, r in timings)) if reached else None
     scores = reading_scores(model, sets)

@@ -18,7 +18,7 @@ import argparse
 import dataclasses
 import math
 from collections.abc import Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from bench.common import footer, header, median, table, verdict
 from bench.presets import TARGET, EpochScore, mnist_data
@@ -69,10 +69,7 @@ def indices_shuffled() -> None:
 def run(name: str, config: TrainConfig, train, test) -> tuple[float, float, float]:
     """(seconds to 99.0% or inf, seconds of training, final test accuracy)."""
     score = EpochScore(*test)
-    if "indices shuffled" in name:
-        with indices_shuffled():
-            training.fit(config, train, [score])
-    else:
+    with indices_shuffled() if "indices shuffled" in name else nullcontext():
         training.fit(config, train, [score])
     reached = score.first_reaching(TARGET)
     return (reached[1] if reached else math.inf), score.rows[-1][1], score.rows[-1][2]

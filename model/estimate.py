@@ -19,7 +19,7 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
-from model.config import TRAIN_SIZE, ConfigError, TrainConfig, native_bfloat16
+from model.config import BFLOAT16, TRAIN_SIZE, ConfigError, TrainConfig
 
 STEP_OVERHEAD_S = 1.2e-3  # a step's fixed cost (Python, the optimizer's update, the input pipeline)
 SECONDS_PER_MAC = 7e-11  # a multiply-add of a batch's forward and backward pass
@@ -51,7 +51,7 @@ def multiply_adds(config: TrainConfig) -> int:
 def predicted_seconds(config: TrainConfig) -> float:
     """Seconds of training on the machine the constants were measured on."""
     steps = config.epochs * math.ceil(TRAIN_SIZE * (1 - config.validation_split) / config.batch_size)
-    per_mac = SECONDS_PER_MAC * (BFLOAT16_MAC_FACTOR if config.precision == "bfloat16" and native_bfloat16() else 1)
+    per_mac = SECONDS_PER_MAC * (BFLOAT16_MAC_FACTOR if config.precision == "bfloat16" and BFLOAT16 else 1)
     return steps * (STEP_OVERHEAD_S + per_mac * config.batch_size * multiply_adds(config))
 
 

@@ -86,8 +86,7 @@ def canvas_to_mnist(image: np.ndarray, normalize_width: bool = True) -> np.ndarr
     ink = gray >= INK_LEVEL
     if ink.all():
         raise EmptyDrawingError("the whole canvas is ink: clear it and draw one digit")
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    top, bottom, left, right = ink_box(ink)
     height, width = bottom - top, right - left
     if max(height, width) < MIN_DRAWING_FRACTION * max(gray.shape):
         raise DrawingTooSmallError("the drawing is too small to read: draw the digit larger")
@@ -97,6 +96,13 @@ def canvas_to_mnist(image: np.ndarray, normalize_width: bool = True) -> np.ndarr
         crop = normalize_stroke_width(crop)
     digit = _fit_box(crop, DIGIT_BOX)
     return _centre_by_mass(digit, SIZE)
+
+
+def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the True pixels of a 2-D mask that has
+    some, bottom and right exclusive: ``mask[top:bottom, left:right]``."""
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 def stroke_width(ink: np.ndarray) -> float:
@@ -110,9 +116,9 @@ def normalize_stroke_width(crop: np.ndarray, target: float = MNIST_STROKE_WIDTH,
     """A cropped drawing (float, ink bright) redrawn so its strokes come out
     ``target`` pixels wide once its longer side is scaled to ``box``: grown
     or shrunk by the distance to the ink's edge (anti-aliased by half a
-    pixel) at the ink's own brightness, then cropped to the ink again. Drawings whose strokes already
-    have that width, and drawings too coarse to measure, are returned as
-    they are."""
+    pixel) at the ink's own brightness, then cropped to the ink again.
+    Drawings whose strokes already have that width, and drawings too coarse
+    to measure, are returned as they are."""
     ink = crop >= INK_LEVEL
     side = max(crop.shape)
     width = stroke_width(ink)
@@ -129,11 +135,12 @@ def normalize_stroke_width(crop: np.ndarray, target: float = MNIST_STROKE_WIDTH,
         inside = ndimage.distance_transform_edt(np.pad(ink, 1))
         r = max(r, 1.0 - width / 2)
         redrawn = np.clip(inside + r + 0.5, 0.0, 1.0) * (inside > 0)
-    rows, cols = np.flatnonzero(redrawn.max(axis=1) >= 0.5), np.flatnonzero(redrawn.max(axis=0) >= 0.5)
-    if not len(rows):
+    kept = redrawn >= 0.5
+    if not kept.any():
         return crop
+    top, bottom, left, right = ink_box(kept)
     brightness = float(np.median(crop[ink]))  # faint (semi-transparent) ink stays faint
-    return (brightness * redrawn[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]).astype(np.float32)
+    return (brightness * redrawn[top:bottom, left:right]).astype(np.float32)
 
 
 def drawing_advice(image: np.ndarray) -> str | None:
@@ -144,11 +151,11 @@ def drawing_advice(image: np.ndarray) -> str | None:
     ink = gray >= INK_LEVEL
     if not ink.any() or ink.all():
         return None
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    top, bottom, left, right = ink_box(ink)
     side = max(gray.shape)
-    if max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 < SMALL_DRAWING_FRACTION * side:
+    if max(bottom - top, right - left) < SMALL_DRAWING_FRACTION * side:
         return "The digit is small: draw it larger, filling most of the canvas, for a surer reading."
-    middle = np.array([(rows[0] + rows[-1]) / 2, (cols[0] + cols[-1]) / 2])
+    middle = np.array([(top + bottom - 1) / 2, (left + right - 1) / 2])
     if np.abs(middle - np.array(gray.shape) / 2).max() > OFF_CENTRE_FRACTION * side:
         return "The digit is far from the middle: draw it in the middle of the canvas for a surer reading."
     return None
