@@ -3,7 +3,7 @@ Keras model (``model.ensemble.combine``), and score it on MNIST's test set
 and on the reading sets no training sees (pen drawings, held-out drawing
 styles, font digits; see ``bench.presets``).
 
-    python -m bench.ensemble                                   # strong-cnn, seeds 0, 1, 2 (about 30 min)
+    python -m bench.ensemble                                   # strong-cnn, seeds 0, 1, 2 (about 21 min)
     python -m bench.ensemble --member strong-cnn:0 --member strong-cnn:1 --member fast-cnn:7
     python -m bench.ensemble --member strong-cnn:0:16 --member strong-cnn:1:16 \
         --member strong-cnn:2:16 --member strong-cnn:3:16     # four shorter members

@@ -240,19 +240,18 @@ PRESETS: dict[str, TrainConfig] = {
     "small-cnn": TrainConfig(architecture="cnn", conv_filters=(32, 64), hidden_units=(), dropout=0.5,
                              optimizer="adam", batch_size=128, epochs=3),
     # Fastest to 99%: LeNet-like 5x5 valid convolutions (a third of the small CNN's work),
-    # Adam with a one-cycle schedule. In bfloat16: 99.14% after 3 epochs of batch 256 (8.7 s,
+    # Adam with a one-cycle schedule. In bfloat16: 99.14% after 3 epochs of batch 256 (7.2-8.7 s,
     # bench.speed); in float32, 99.15% after 4 epochs of batch 128 (19-23 s).
     "fast-cnn": TrainConfig(architecture="cnn", conv_filters=(16, 32), kernel_size=5, padding="valid",
                             hidden_units=(), optimizer="adam", learning_rate=0.008 if BFLOAT16 else 0.005,
                             schedule="onecycle", batch_size=256 if BFLOAT16 else 128, epochs=3 if BFLOAT16 else 4,
                             precision=PRECISION),
     # Aimed at 99.7% and at drawings: two convolutions a block, batch norm, dropout, augmentation,
-    # pen augmentation (drawn digits and fonts), label smoothing, one cycle. In bfloat16, 16
-    # epochs: 99.60-99.65% (4 seeds) in 340-434 s; 20 epochs: 99.68% in 545-652 s, over 10 minutes
-    # on a busy machine (bench/RESULTS.md).
+    # pen augmentation (drawn digits and fonts), label smoothing, one cycle. In bfloat16, 20
+    # epochs: 99.68% in about 400 s (seeds 1-3: 99.56-99.64%; 16 epochs: 99.60-99.65%; bench/RESULTS.md).
     # Unpadded convolutions shrink the maps (28-26-24, 12-10-8): 40% less work than "same".
     "strong-cnn": TrainConfig(architecture="cnn", conv_filters=(32, 64), convs_per_block=2, padding="valid",
                               hidden_units=(256,), batch_norm=True, dropout=0.3, augment=0.6, stroke_augment=0.5,
                               label_smoothing=0.1, optimizer="adam", learning_rate=0.003, schedule="onecycle",
-                              batch_size=128, epochs=16 if BFLOAT16 else 10, precision=PRECISION),
+                              batch_size=128, epochs=20 if BFLOAT16 else 10, precision=PRECISION),
 }

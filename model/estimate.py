@@ -4,9 +4,9 @@ A training is ``epochs x ceil(60,000 / batch)`` optimizer steps. A step costs a
 fixed overhead plus a time proportional to its multiply-adds (batch x the
 network's multiply-adds per image, forward and backward alike). The two
 constants come from the presets measured on 2 CPU cores (bench/RESULTS.md:
-classic 8.8 s, fast-cnn 23 s, strong-cnn 380 s; the model below gives 8.2 s,
-20 s and 420 s), and the runs kept on this machine correct them for its speed:
-the median ratio of their measured to their predicted time.
+classic 3.5 s, fast-cnn 23 s in float32, strong-cnn 380 s in float32; the model
+below gives 3.7 s, 19 s and 420 s), and the runs kept on this machine correct
+them for its speed: the median ratio of their measured to their predicted time.
 
     from model.estimate import expected_seconds
     expected_seconds(TrainConfig(epochs=3), store.list_runs())   # about 8 s here
@@ -21,7 +21,9 @@ from typing import Any
 
 from model.config import BFLOAT16, TRAIN_SIZE, ConfigError, TrainConfig
 
-STEP_OVERHEAD_S = 1.2e-3  # a step's fixed cost (Python, the optimizer's update, the input pipeline)
+# A step's fixed cost (Python, the optimizer's update, the input pipeline): 1.2 ms with tf.data's
+# autotuning on, 0.4 ms without (the classic MLP's 5,625 steps: 8.8 s, then 3.5 s).
+STEP_OVERHEAD_S = 0.4e-3
 SECONDS_PER_MAC = 7e-11  # a multiply-add of a batch's forward and backward pass
 # bfloat16 about halves the multiply-adds' time on a CPU that computes it natively (bench.speed,
 # bench.presets: strong-cnn 34-38 -> 19-27 s an epoch); emulated elsewhere: not measured, not assumed faster.

@@ -247,3 +247,53 @@ def test_pen_width_no_longer_matters(strokes):
     for digit in (thin, middle, thick):
         big = np.asarray(Image.fromarray(digit).resize((280, 280), Image.Resampling.BILINEAR)) >= 0.5
         assert stroke_width(big) / 10 == pytest.approx(MNIST_STROKE_WIDTH, rel=0.3)
+
+
+# --- slant -------------------------------------------------------------------
+
+def test_mnist_slants_are_what_the_constant_says(mnist):
+    """MNIST_SLANTS is MNIST's 5th and 95th percentile of ``slant``."""
+    from model.preprocess import MNIST_SLANTS, slant
+
+    slants = slant(scale_images(mnist[0][0][:5000]))
+    assert np.percentile(slants, [5, 95]) == pytest.approx(MNIST_SLANTS, abs=0.01)
+
+
+def test_slant_of_a_leaning_bar():
+    from model.preprocess import slant
+
+    bar = gray_of(drawn_digit([[(100, 40), (200, 240)]], width=12)).astype(np.float32) / 255
+    assert float(slant(bar)) == pytest.approx(0.5, abs=0.03)  # 100 across for 200 down
+    for upright in (TALL_BAR, [[(40, 140), (240, 140)]], [[(60, 60), (220, 60), (220, 220), (60, 220), (60, 60)]]):
+        assert float(slant(gray_of(drawn_digit(upright)).astype(np.float32))) == pytest.approx(0.0, abs=0.01)
+    assert slant(np.zeros((3, 28, 28))).tolist() == [0.0, 0.0, 0.0]  # no ink: no slant
+
+
+@pytest.mark.parametrize("line, edge", [([(80, 40), (200, 240)], 1), ([(230, 40), (50, 240)], 0)],
+                         ids=["leaning left", "leaning right"])
+def test_a_steep_slant_is_sheared_to_the_edge_of_mnists(line, edge):
+    from model.preprocess import MNIST_SLANTS, slant
+
+    drawing = drawn_digit([line], width=18)
+    raw = canvas_to_mnist(drawing, normalize_slant=False)
+    assert abs(float(slant(raw))) > abs(MNIST_SLANTS[edge]) + 0.2
+    read = canvas_to_mnist(drawing)
+    assert float(slant(read)) == pytest.approx(MNIST_SLANTS[edge], abs=0.04)
+    assert read.sum() == pytest.approx(raw.sum(), rel=0.1)  # sheared, not erased or smeared
+
+
+@pytest.mark.parametrize("strokes", [SEVEN, FOUR, TALL_BAR], ids=["seven", "four", "bar"])
+def test_a_slant_within_mnists_is_left_as_drawn(strokes):
+    drawing = drawn_digit(strokes)
+    np.testing.assert_array_equal(canvas_to_mnist(drawing), canvas_to_mnist(drawing, normalize_slant=False))
+
+
+def test_a_flat_stroke_is_not_stood_up():
+    """A tilted dash has a huge slant (dx/dy): straightened by MAX_SHEAR at
+    most, it stays a wide stroke."""
+    from model.preprocess import slant
+
+    dash = drawn_digit([[(40, 130), (240, 150)]], width=14)
+    assert float(slant(gray_of(dash).astype(np.float32))) > 5
+    height, width = ink_box(canvas_to_mnist(dash), 0.1)
+    assert width >= 19 and height <= 6

@@ -285,6 +285,27 @@ def test_augmentation_distorts_training_batches_not_the_model(trained, small_mni
     np.testing.assert_array_equal(distorted[0], again[0])  # the seed fixes the distortions
 
 
+def test_training_batches_are_each_epoch_a_new_order_of_all_images_without_autotuning():
+    """make_dataset with a seed: every epoch all images once, in an order of
+    its own, the same orders for the same seed; tf.data's autotuning off
+    (with it, some epochs ran on one core: bench.speed)."""
+    from model.train import make_dataset
+
+    x = np.arange(100, dtype=np.float32).reshape(100, 1)
+    y = np.arange(100) % 10
+
+    def epochs(seed):
+        ds = make_dataset(x, y, 32, seed=seed)
+        return [np.concatenate([images[:, 0] for images, _ in ds.as_numpy_iterator()]) for _ in range(3)]
+
+    first, again = epochs(0), epochs(0)
+    for order, same in zip(first, again):
+        assert sorted(order) == list(range(100))
+        np.testing.assert_array_equal(order, same)
+    assert not np.array_equal(first[0], first[1]) and not np.array_equal(first[0], epochs(1)[0])
+    assert make_dataset(x, y, 32, seed=0).options().autotune.enabled is False
+
+
 def test_validation_split_and_early_stopping(trained, small_mnist):
     """The last 20% validates; early stopping leaves the weights of the epoch
     with the best validation accuracy (as a tuning trial is scored)."""
