@@ -5,11 +5,11 @@ fixed overhead plus a time proportional to its multiply-adds (batch x the
 network's multiply-adds per image, forward and backward alike). The two
 constants come from the presets measured on 2 CPU cores (bench/RESULTS.md:
 classic 3.5 s, fast-cnn 23 s in float32, strong-cnn 380 s in float32; the model
-below gives 3.7 s, 19 s and 420 s), and the runs kept on this machine correct
+below gives 3.7 s, 18 s and 421 s), and the runs kept on this machine correct
 them for its speed: the median ratio of their measured to their predicted time.
 
     from model.estimate import expected_seconds
-    expected_seconds(TrainConfig(epochs=3), store.list_runs())   # about 8 s here
+    expected_seconds(TrainConfig(epochs=3), store.list_runs())   # about 4 s here
 """
 
 from __future__ import annotations
