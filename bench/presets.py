@@ -255,9 +255,8 @@ def main(argv: Sequence[str] | None = None) -> None:
              f"{r['reached'][1]:.1f}" if r["reached"] else "-", *(f"{a:.3f}" for a in r["scores"].values())]
             for r in results.values()]
     print(table(["preset", "test acc", "train s", f"s to {TARGET:.0%}", *sets], rows))
-    raw = {None: "", "all": "READ WITHOUT stroke-width or slant normalisation: ",
-           "width": "READ WITHOUT stroke-width normalisation: ", "slant": "READ WITHOUT slant normalisation: "}[
-        args.no_normalize]
+    what = {"all": "stroke-width or slant", "width": "stroke-width", "slant": "slant"}.get(args.no_normalize)
+    raw = f"READ WITHOUT {what} normalisation: " if what else ""
     print_verdicts(results, args.speed, args.strong, smoke_note(args) + raw)
     footer()
 

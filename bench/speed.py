@@ -22,6 +22,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from contextlib import contextmanager, nullcontext
+from typing import NamedTuple
 
 from bench.common import footer, header, median, table, verdict
 from bench.presets import TARGET, EpochScore, mnist_data
@@ -63,16 +64,21 @@ def autotuned() -> None:
         training.steady_options, training.PREFETCH = kept
 
 
-def run(name: str, config: TrainConfig, train, test) -> tuple[float, float, float, float]:
-    """(seconds to 99.0% or inf, seconds of training, final test accuracy,
-    seconds of the slowest epoch after the first, whose time includes tracing)."""
+class Run(NamedTuple):
+    to_target: float  # seconds of training to 99.0%, inf if never
+    seconds: float  # of training in all
+    accuracy: float  # final test accuracy
+    slowest_epoch: float  # seconds, after the first epoch (whose time includes tracing)
+
+
+def run(name: str, config: TrainConfig, train, test) -> Run:
     score = EpochScore(*test)
     with autotuned() if "autotuned" in name else nullcontext():
         training.fit(config, train, [score])
     reached = score.first_reaching(TARGET)
     ends = [seconds for _, seconds, _ in score.rows]
     slowest = max((b - a for a, b in itertools.pairwise(ends)), default=math.nan)
-    return (reached[1] if reached else math.inf), ends[-1], score.rows[-1][2], slowest
+    return Run(reached[1] if reached else math.inf, ends[-1], score.rows[-1][2], slowest)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -85,20 +91,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     train, test = mnist_data(argparse.Namespace(subset=None))
     preset = "bfloat16, batch 256, lr 0.008" if FAST.precision == "bfloat16" else "float32, 4 epochs (fast-cnn before)"
     names = [name for name in VARIANTS if name == preset or not args.only or args.only in name]
-    results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in names}
+    results: dict[str, list[Run]] = {name: [] for name in names}
     for r in range(args.rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:  # rotated: no variant always first
             print(f"round {r + 1}: {name}", flush=True)
             results[name].append(run(name, VARIANTS[name], train, test))
-    rows = []
-    for name in names:
-        runs = results[name]
-        rows.append([name, f"{median([t for t, _, _, _ in runs]):.1f}", f"{median([s for _, s, _, _ in runs]):.1f}",
-                     f"{runs[-1][2]:.4f}", f"{max(w for _, _, _, w in runs):.1f}",
-                     " ".join(f"{s:.1f}" for _, s, _, _ in runs)])
+
+    def to_target(name: str) -> float:
+        return median([r.to_target for r in results[name]])
+
+    rows = [[name, f"{to_target(name):.1f}", f"{median([r.seconds for r in runs]):.1f}", f"{runs[-1].accuracy:.4f}",
+             f"{max(r.slowest_epoch for r in runs):.1f}", " ".join(f"{r.seconds:.1f}" for r in runs)]
+            for name, runs in results.items()]
     print(table(["variant", f"s to {TARGET:.0%}", "train s", "test acc", "slowest epoch s", "runs (train s)"], rows))
-    best = min(names, key=lambda name: median([t for t, _, _, _ in results[name]]))
-    seconds = median([t for t, _, _, _ in results[preset]])
+    best = min(names, key=to_target)
+    seconds = to_target(preset)
     verdict(seconds <= GOAL_SECONDS, f"goal 1, fast-cnn ({preset}) reaches {TARGET:.1%} in {seconds:.1f} s "
             f"(median of {args.rounds}; fastest variant: {best})")
     footer()
