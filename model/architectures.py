@@ -1,7 +1,7 @@
 """Keras models built from a ``TrainConfig``: the classic MLP and a small CNN.
 
 The MLP takes flattened images (784,), as the seed's ``mnist_model.h5`` does;
-the CNN takes (28, 28, 1). Augmentation (``augmentation``) is not part of the
+the CNN takes (28, 28, 1). Augmentation (``model.augment``) is not part of the
 model: it distorts the training batches in the input pipeline
 (``model.train.make_dataset``) while the model trains. Batch normalization
 trains with TensorFlow's fused kernel (``FusedBatchNormalization``); once
@@ -112,48 +112,6 @@ def as_float32(model: keras.Model) -> keras.Model:
     clone = keras.models.clone_model(model, clone_function=float32_layer)
     clone.set_weights(model.get_weights())
     return clone
-
-
-def augmentation(strength: float, seed: int) -> keras.Sequential:
-    """Random shifts, rotations and zoom of image batches (N, 28, 28, 1);
-    ``strength`` 1 is up to 3 pixels, 15 degrees and 15% zoom, which still
-    leaves every digit readable."""
-    return keras.Sequential([
-        layers.RandomRotation(strength * 15 / 360, fill_mode="constant", seed=seed),
-        layers.RandomZoom(strength * 0.15, fill_mode="constant", seed=seed + 1),
-        layers.RandomTranslation(strength * 3 / 28, strength * 3 / 28,
-                                 fill_mode="constant", seed=seed + 2),
-    ], name="augmentation")
-
-
-def stroke_augmentation(strength: float, seed: int):
-    """A function distorting image batches (N, 28, 28, 1) as different pens and
-    hands would: each image's strokes thickened or thinned by a pixel (2x2
-    dilation or erosion, each with probability ``strength``/3), slanted about
-    its middle (shear up to 0.3 x ``strength``), and, half the time at full
-    strength, elastically wobbled."""
-    import tensorflow as tf
-
-    wobble = layers.RandomElasticTransform(factor=strength / 2, scale=0.4 * strength, fill_mode="constant",
-                                           value_range=(0, 1), seed=seed)
-    generator = tf.random.Generator.from_seed(seed + 1)
-
-    def distort(images):
-        n = tf.shape(images)[0]
-        dilated = tf.nn.max_pool2d(images, 2, 1, "SAME")
-        eroded = -tf.nn.max_pool2d(-images, 2, 1, "SAME")
-        pick = generator.uniform((n, 1, 1, 1))
-        images = tf.where(pick < strength / 3, dilated, tf.where(pick > 1 - strength / 3, eroded, images))
-        # Output pixel (x, y) reads input (x + k (y - 13.5), y): a slant about the middle row.
-        k = generator.uniform((n, 1), -0.3 * strength, 0.3 * strength)
-        one, zero = tf.ones_like(k), tf.zeros_like(k)
-        transforms = tf.concat([one, k, -13.5 * k, zero, one, zero, zero, zero], axis=1)
-        images = tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=transforms, output_shape=(28, 28), fill_value=0.0,
-            interpolation="BILINEAR", fill_mode="CONSTANT")
-        return wobble(tf.reshape(images, (-1, 28, 28, 1)), training=True)
-
-    return distort
 
 
 def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:

@@ -85,8 +85,7 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None
                  stroke_augment: float = 0.0):
     """An in-memory tf.data pipeline of model inputs ``x`` and int labels ``y``;
     shuffled every epoch when ``seed`` is given. With ``augment`` or
-    ``stroke_augment`` (strengths, see ``architectures.augmentation`` and
-    ``architectures.stroke_augmentation``), every batch is randomly distorted,
+    ``stroke_augment`` (placement and pen strengths, ``model.augment``), every batch is randomly distorted,
     each epoch anew, by a background thread while the model trains on the batch
     before: the core the training step leaves idle does it (1.2x faster than
     augmentation layers inside the model, measured on the strong CNN)."""
@@ -98,19 +97,13 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if augment or stroke_augment:
-        from model.architectures import augmentation, stroke_augmentation
+        from model.augment import distortion
 
         shape = x.shape[1:]
-        pen = stroke_augmentation(stroke_augment, (seed or 0) + 10) if stroke_augment else None
-        distort = augmentation(augment, seed or 0) if augment else None
+        distort = distortion(augment, stroke_augment, seed or 0)
 
         def augmented(images, labels):
-            images = tf.reshape(images, (-1, 28, 28, 1))
-            if pen is not None:  # strokes first: thickness and slant of the digit as drawn, then its placement
-                images = pen(images)
-            if distort is not None:
-                images = distort(images, training=True)
-            return tf.reshape(images, (-1, *shape)), labels
+            return tf.reshape(distort(tf.reshape(images, (-1, 28, 28, 1))), (-1, *shape)), labels
 
         ds = ds.map(augmented)  # one call at a time: the seed fixes every distortion
     return ds.with_options(steady_options()).prefetch(PREFETCH)
