@@ -1,6 +1,6 @@
 """The training-time distortions: ``model.augment`` against the Keras layers it
-replaced, on the presets' pipelines (60,000 images an epoch, as tf.data feeds
-``model.fit``: batches of unknown size).
+replaced, in training's own input pipeline (``model.train.make_dataset``:
+60,000 images an epoch, in batches of unknown size, as ``model.fit`` gets them).
 
     python -m bench.augment              # 3 epochs of each pipeline, medians
     python -m bench.augment --epochs 5
@@ -9,11 +9,12 @@ For each: seconds to produce one epoch of distorted batches, and the share of
 images that are copies of another image of their batch. The copies are
 counted on the pen alone: with placement after it, each copy is turned and
 shifted anew, so it is no longer identical, but still another digit's picture
-under this image's label. The Keras pipeline is the one the
-lab used before: RandomRotation, RandomZoom and RandomTranslation, and for the
-pen, 2x2 dilation/erosion, a shear, and ``keras.layers.RandomElasticTransform``,
-which on batches of unknown size gives every image it wobbles one and the same
-picture (the batch's first). Goal: no copies, and the pipelines training uses no slower than before.
+under this image's label. The Keras distortion is the one the lab used
+before: RandomRotation, RandomZoom and RandomTranslation, and for the pen,
+2x2 dilation/erosion, a shear, and ``keras.layers.RandomElasticTransform``,
+which on batches of unknown size gives every image it wobbles one and the
+same picture (the batch's first). Goal: no copies, and the pipelines
+training uses no slower than before.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
 from bench.common import footer, header, median, table, verdict
+from model import augment
 from model.data import load_mnist
-from model.train import model_inputs, steady_options
+from model.train import make_dataset, model_inputs
 
 
 def keras_distortion(placement: float, pen: float, seed: int):
@@ -62,13 +65,15 @@ def keras_distortion(placement: float, pen: float, seed: int):
     return distort
 
 
-def pipeline(x: np.ndarray, y: np.ndarray, batch: int, distort):
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0).batch(batch)
-    if distort is not None:
-        ds = ds.map(lambda images, labels: (distort(images), labels))
-    return ds.with_options(steady_options()).prefetch(2)
+@contextmanager
+def keras_layers():
+    """``model.train.make_dataset`` distorting with ``keras_distortion``."""
+    kept = augment.distortion
+    augment.distortion = keras_distortion
+    try:
+        yield
+    finally:
+        augment.distortion = kept
 
 
 def copies(images: np.ndarray) -> int:
@@ -77,10 +82,12 @@ def copies(images: np.ndarray) -> int:
     return len(flat) - len(np.unique(flat, axis=0))
 
 
-def measure(x, y, batch: int, distort, epochs: int) -> tuple[float, float]:
-    """(median seconds an epoch over ``epochs``, after one that traces the
-    map function; the share of copied images in one more epoch, untimed)."""
-    ds = pipeline(x, y, batch, distort)
+def measure(x, y, batch: int, placement: float, pen: float, epochs: int) -> tuple[float, float]:
+    """Training's own pipeline (``make_dataset``, shuffled) at these
+    strengths: (median seconds an epoch over ``epochs``, after one that
+    traces the map function; the share of copied images in one more epoch,
+    untimed)."""
+    ds = make_dataset(x, y, batch, seed=0, augment=placement, stroke_augment=pen)
     seconds = []
     for _ in range(epochs + 1):
         start = time.perf_counter()
@@ -92,13 +99,11 @@ def measure(x, y, batch: int, distort, epochs: int) -> tuple[float, float]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from model.augment import distortion
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs of each pipeline (default 3)")
     args = parser.parse_args(argv)
     header("training-time distortions: model.augment against the Keras layers it replaced",
-           "no copied images; an epoch no slower than with the Keras layers")
+           "no copied images; training's pipelines no slower than with the Keras layers")
     (x_train, y_train), _ = load_mnist()
     x = model_inputs(x_train, (28, 28, 1))
     # (name, batch, placement, pen, timed against Keras: the pipelines training uses; the pen
@@ -108,12 +113,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows, ok = [], True
     for name, batch, placement, pen, timed in cases:
         results = {}
-        for source, make in (("model.augment", distortion), ("Keras layers", keras_distortion)):
-            distort = make(placement, pen, 0) if placement or pen else None
-            results[source] = seconds, copied = measure(x, y_train, batch, distort, args.epochs)
-            print(f"{name}, {source if distort else 'none'}: {seconds:.2f} s an epoch, {copied:.1%} copies", flush=True)
-            rows.append([name, source if distort else "-", str(batch), f"{seconds:.2f}", f"{copied:.1%}"])
-            if distort is None:
+        for source, patched in (("model.augment", nullcontext), ("Keras layers", keras_layers)):
+            with patched():
+                results[source] = seconds, copied = measure(x, y_train, batch, placement, pen, args.epochs)
+            source = source if placement or pen else "-"
+            print(f"{name}, {source}: {seconds:.2f} s an epoch, {copied:.1%} copies", flush=True)
+            rows.append([name, source, str(batch), f"{seconds:.2f}", f"{copied:.1%}"])
+            if not (placement or pen):
                 break
         if len(results) == 2:
             (mine, copied), (theirs, _) = results["model.augment"], results["Keras layers"]

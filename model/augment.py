@@ -18,8 +18,9 @@ Two strengths, each 0 (off) to 1:
 
 Everything geometric is one map from output to input pixels (the affine part
 composed with the elastic field) sampled once, bilinearly: one resampling
-blurs a digit less than three, and costs less than half (``bench.augment``). It replaced three
-Keras preprocessing layers and ``keras.layers.RandomElasticTransform``,
+blurs a digit less than three, and costs less than half (``bench.augment``).
+It replaced three Keras preprocessing layers and
+``keras.layers.RandomElasticTransform``,
 whose TensorFlow code, on batches of unknown size as in a tf.data pipeline,
 gave every image it wobbled one and the same picture (the batch's first,
 distorted) with the original labels, and displaced x and y by the same noise
@@ -34,7 +35,7 @@ from collections.abc import Callable
 SIZE = 28
 CENTRE = (SIZE - 1) / 2
 MAX_DEGREES, MAX_ZOOM, MAX_SHIFT = 15.0, 0.15, 3.0  # placement at strength 1
-MAX_SHEAR, MAX_WOBBLE = 0.3, 1.5  # pen at strength 1 (shear dx/dy; wobble: twice its standard deviation, pixels)
+MAX_SHEAR, MAX_WOBBLE = 0.3, 1.5  # pen at strength 1 (shear dx/dy; wobble: twice its std, pixels)
 WOBBLE_GRID = 4  # the elastic field: random displacements on a 4x4 grid, smoothly interpolated
 
 

@@ -85,8 +85,8 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None
                  stroke_augment: float = 0.0):
     """An in-memory tf.data pipeline of model inputs ``x`` and int labels ``y``;
     shuffled every epoch when ``seed`` is given. With ``augment`` or
-    ``stroke_augment`` (placement and pen strengths, ``model.augment``), every batch is randomly distorted,
-    each epoch anew, by a background thread while the model trains on the batch
+    ``stroke_augment`` (placement and pen strengths, ``model.augment``),
+    every batch is randomly distorted, each epoch anew, by a background thread while the model trains on the batch
     before: the core the training step leaves idle does it (1.2x faster than
     augmentation layers inside the model, measured on the strong CNN)."""
     import keras
