@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model import jobs, store
-from model.limits import auto_warmup, current_limits
-from pages.jobs_view import jobs_sidebar
-from pages.models import remember_visitor
+from app_pages.jobs_view import jobs_sidebar
+from app_pages.session import remember_visitor
+from app_pages.streamlit_fixes import keep_keras_state_between_reruns
+from model.lab import jobs, store
+from model.lab.limits import auto_warmup, current_limits
 
 
 def home() -> None:
@@ -52,18 +53,19 @@ def show_default_model() -> None:
         st.caption(f"{meta.get('description', '')}" + ("" if demo else f" · saved as `{store.CURRENT_MODEL}`"))
 
 
-TRAIN = st.Page("pages/train.py", title="Train", icon=":material/model_training:")
-EVALUATE = st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:")
-DRAW = st.Page("pages/draw.py", title="Draw", icon=":material/draw:")
-TUNE = st.Page("pages/tune.py", title="Tune", icon=":material/tune:")
-INSIDE = st.Page("pages/inside.py", title="Inside the model", icon=":material/neurology:")
-DRAWINGS = st.Page("pages/drawings.py", title="Drawings", icon=":material/gesture:")
+TRAIN = st.Page("app_pages/train.py", title="Train", icon=":material/model_training:")
+EVALUATE = st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:")
+DRAW = st.Page("app_pages/draw.py", title="Draw", icon=":material/draw:")
+TUNE = st.Page("app_pages/tune.py", title="Tune", icon=":material/tune:")
+INSIDE = st.Page("app_pages/inside.py", title="Inside the model", icon=":material/neurology:")
+DRAWINGS = st.Page("app_pages/drawings.py", title="Drawings", icon=":material/gesture:")
 
 # An emoji, not a material icon: the favicon of a material icon is fetched from Google.
 st.set_page_config(page_title="MNIST lab", page_icon="✍️", layout="wide")
 if current_limits().demo:  # strangers see one line for any error, never a traceback
     st.set_option("client.showErrorDetails", "none")
     st.set_option("client.toolbarMode", "viewer")
+keep_keras_state_between_reruns()
 jobs.ensure_runner()
 if auto_warmup() and store.default_model() is None:
     jobs.ensure_warmup()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model import figures
+from model.data.preprocess import scale_images
+from model.insight import figures, pictures
 
 
 def show_history(where, history: dict[str, list[float]]) -> None:
@@ -68,11 +69,11 @@ def digit_grid(where, images, predicted, true, numbered: bool = False, other=Non
         ok = int(p) == int(t)
         said = f"pred {p}" if other is None else f"A {p} · B {other[n]}"
         title = (f"#{n + 1} " if numbered else "") + f"{said} / true {t}" + ("" if ok else " ✗")
-        pixels = 255 - figures.enlarged(np.asarray(image, dtype=np.float32) / 255, 2)
+        pixels = 255 - pictures.enlarged(scale_images(image), 2)
         cells.append(
             f'<figure style="margin:0;text-align:center"><figcaption style="font-size:13px;line-height:1.3;'
             f'color:{figures.RIGHT if ok else figures.WRONG};font-weight:{400 if ok else 700}">{title}</figcaption>'
-            f'<img src="{figures.png_data_url(pixels)}" alt="{title}" '
+            f'<img src="{pictures.png_data_url(pixels)}" alt="{title}" '
             f'style="width:100%;max-width:140px;image-rendering:pixelated"></figure>')
     where.html(f'<div class="digit-grid" style="display:grid;gap:8px 6px;'
                f'grid-template-columns:repeat(auto-fill,minmax({min_px}px,1fr))">{"".join(cells)}</div>')

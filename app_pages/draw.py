@@ -9,14 +9,19 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from model import figures
-from model.predict import predict_proba
-from model.preprocess import DrawingError, EmptyDrawingError, canvas_to_mnist, drawing_advice
-from pages.charts import probability_chart
-from pages.drawings_view import save_buttons
-from pages.explain_view import attribution_view
-from pages.guard import guarded, run_page
-from pages.models import current_model
+from app_pages.charts import probability_chart
+from app_pages.drawings_view import save_buttons
+from app_pages.explain_view import attribution_view
+from app_pages.guard import guarded, run_page
+from app_pages.models import current_model
+from model.data.preprocess import (
+    DrawingError,
+    EmptyDrawingError,
+    canvas_to_mnist,
+    drawing_advice,
+)
+from model.insight import pictures
+from model.serving.predict import predict_proba
 
 CANVAS_PX = 280
 STROKE_PX = 18
@@ -91,7 +96,7 @@ def show_reading(model, image_data):
     # Inline, not an array: Streamlit's media file store can drop an image's file
     # before the browser fetched it when the page reruns quickly (a 404 and a
     # broken image, seen under load), and every stroke reruns this.
-    st.image(figures.png_data_url(figures.enlarged(image)), caption="What the model sees (28x28)", width=224)
+    st.image(pictures.png_data_url(pictures.enlarged(image)), caption="What the model sees (28x28)", width=224)
     attribution_view(model, image, probs)
     save_buttons(image, image_data, probs)  # "Was it right?": keep the drawing with its right digit
     return probs

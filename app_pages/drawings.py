@@ -12,9 +12,11 @@ import io
 
 import streamlit as st
 
-from model import drawings, figures
-from model.limits import current_limits, drawings_admin
-from pages.guard import guarded, run_page
+from app_pages.guard import guarded, run_page
+from model.data.preprocess import scale_images
+from model.insight import pictures
+from model.lab import drawings
+from model.lab.limits import current_limits, drawings_admin
 
 PER_PAGE = 24
 COLUMNS = 6
@@ -74,7 +76,7 @@ def gallery(admin: bool) -> None:
 def picture(d: drawings.Drawing) -> str:
     if d.canvas is not None:
         return "data:image/png;base64," + base64.b64encode(d.canvas).decode()
-    return figures.png_data_url(figures.enlarged(d.image / 255.0, 4))
+    return pictures.png_data_url(pictures.enlarged(scale_images(d.image), 4))
 
 
 def card(d: drawings.Drawing, admin: bool) -> None:

@@ -1,5 +1,5 @@
 """The Draw page's "Was it right?": one click keeps the drawing with its right
-digit (``model.drawings``), the data that teaches a model how people draw;
+digit (``model.lab.drawings``), the data that teaches a model how people draw;
 and the Evaluate page's section that scores a model on them.
 
 A row of small buttons, under the reading: "Yes, it's a N", or the right
@@ -11,11 +11,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model import drawings, figures, store
-from model.limits import current_limits
-from pages.charts import digit_grid, show_figure
-from pages.guard import guarded
-from pages.models import DEFAULT, load_run, session_id
+from app_pages.charts import digit_grid, show_figure
+from app_pages.guard import guarded
+from app_pages.models import load_run
+from app_pages.session import DEFAULT, session_id
+from model.insight import figures
+from model.lab import drawings, store
+from model.lab.limits import current_limits
 
 
 def model_name() -> str:
@@ -69,7 +71,7 @@ def stored_text(label: int) -> str:
 def drawings_section(chosen) -> None:
     """The model on the held-out saved drawings (people's own handwriting),
     beside its MNIST test accuracy; and the compared model's score on them."""
-    from model.drawings import held_out_evaluation
+    from model.lab.drawings import held_out_evaluation
 
     st.subheader("Saved drawings")
     st.caption("Only the held-out fifth of the drawings saved on the Draw page is scored: a model trained "

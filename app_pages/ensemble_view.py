@@ -1,13 +1,14 @@
 """The Train page's ensemble section: kept models combined into one that
-averages their probabilities (``model.ensemble``), kept as a run like the others."""
+averages their probabilities (``model.training.ensemble``), kept as a run like the others."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from model.limits import current_limits
-from pages.guard import guarded
-from pages.models import DEFAULT, run_label, session_id, visible_runs
+from app_pages.guard import guarded
+from app_pages.models import run_label, visible_runs
+from app_pages.session import DEFAULT, session_id
+from model.lab.limits import current_limits
 
 MAX_MEMBERS = 5  # in-page: combining and scoring stays a matter of seconds
 
@@ -23,7 +24,7 @@ def ensemble_section() -> None:
             return
         st.caption(f"An ensemble averages its members' probabilities; it is saved as one ordinary Keras "
                    f"model, kept as a run and usable on every page. Here: 2 to {MAX_MEMBERS} members "
-                   "(`python -m model.ensemble` takes more).")
+                   "(`python -m model ensemble` takes more).")
         chosen = st.multiselect("Members", list(runs), key="ensemble_members", max_selections=MAX_MEMBERS,
                                 format_func=lambda k: run_label(runs[k]), placeholder="Choose 2 or more kept models")
         if st.button("Combine", key="ensemble_combine", disabled=len(chosen) < 2):
@@ -34,8 +35,9 @@ def ensemble_section() -> None:
 
 
 def _combine(keys: list[str], runs: dict) -> None:
-    from model import jobs
-    from model.ensemble import EnsembleError, ensemble_runs
+    from model.lab import jobs
+    from model.lab.ensembles import ensemble_runs
+    from model.training.ensemble import EnsembleError
 
     demo = current_limits().demo
     try:

@@ -6,26 +6,27 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model import figures
-from model.evaluate import Evaluation, disagreements
-from pages.charts import digit_grid, probability_chart
-from pages.guard import guarded, run_page
-from pages.drawings_view import drawings_section
-from pages.models import current_model, load_run, run_label, test_set, visible_runs
+from app_pages.charts import digit_grid, probability_chart
+from app_pages.drawings_view import drawings_section
+from app_pages.guard import guarded, run_page
+from app_pages.models import current_model, load_run, run_label, test_set, visible_runs
+from model.data.preprocess import scale_images
+from model.insight import pictures
+from model.serving.evaluate import Evaluation, disagreements
 
 GRID = 25
 
 
 @st.cache_resource(max_entries=4, show_spinner="Evaluating on the 10,000 test images…")
 def evaluation(path: str, version: tuple[int, int], _model) -> Evaluation:
-    from model.evaluate import evaluate
+    from model.serving.evaluate import evaluate
 
     return evaluate(_model, *test_set())
 
 
 def downloads(model, stem: str) -> None:
     """The model as .keras, .h5 (the seed's format) and TensorFlow Lite (for phones)."""
-    from model.export import FORMATS, export_model, file_name
+    from model.serving.export import FORMATS, export_model, file_name
 
     columns = st.columns(len(FORMATS))
     for column, fmt in zip(columns, FORMATS):
@@ -84,7 +85,7 @@ def digits_section(result: Evaluation) -> None:
     for n, position in enumerate(picked):
         i, column = shown[position - 1], columns[n % 3]
         picture, bars = column.columns([1, 3], vertical_alignment="center")
-        picture.image(figures.png_data_url(255 - figures.enlarged(images[i] / 255, 4)), width="stretch",
+        picture.image(pictures.png_data_url(255 - pictures.enlarged(scale_images(images[i]), 4)), width="stretch",
                       alt=f"test image {i}", caption=f"#{position}")
         probability_chart(bars, result.probs[i], title=f"#{position}: test image {i}", true=int(result.labels[i]),
                           height=110)
@@ -95,7 +96,7 @@ def digits_section(result: Evaluation) -> None:
 def confusion_section(result: Evaluation, model=None) -> None:
     """The confusion matrix (click a cell: its test images, with their
     attributions on request) and the worst mistakes."""
-    from pages.explain_view import cell_images, confusion_chart
+    from app_pages.explain_view import cell_images, confusion_chart
 
     images, _ = test_set()
     left, right = st.columns(2)

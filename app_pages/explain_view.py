@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model import explain, figures
+from model.data.preprocess import scale_images
+from model.insight import explain, pictures
 
 LAST_DRAWING = "last_drawing"  # session state: the last preprocessed drawing (28x28 floats)
 IG, CAM = "Integrated gradients", "Grad-CAM"
@@ -22,7 +23,7 @@ IG, CAM = "Integrated gradients", "Grad-CAM"
 def picture_html(pixels: np.ndarray, label: str, caption: str = "", width: int = 224) -> str:
     """A small uint8 image (grey or RGB) shown ``width`` pixels wide with
     sharp pixels; ``label`` is its alt text."""
-    img = (f'<img src="{figures.png_data_url(pixels)}" alt="{label}" width="{width}" '
+    img = (f'<img src="{pictures.png_data_url(pixels)}" alt="{label}" width="{width}" '
            f'style="image-rendering:pixelated;display:block">')
     text = f'<figcaption style="font-size:0.8rem;color:#57606a">{caption}</figcaption>' if caption else ""
     return f'<figure style="margin:0">{img}{text}</figure>'
@@ -32,10 +33,10 @@ def attribution_html(model, image: np.ndarray, target: int, method: str = IG, wi
                      caption: str | None = None) -> str:
     """The image with its attribution to ``target`` over it: red for, blue against (Grad-CAM: red only)."""
     if method == CAM:
-        pixels = explain.heat_map(image, explain.grad_cam(model, image, target), scale=1, signed=False)
+        pixels = pictures.heat_map(image, explain.grad_cam(model, image, target), scale=1, signed=False)
         default = f"Grad-CAM for {target}: where the last convolution found evidence for it"
     else:
-        pixels = explain.heat_map(image, explain.integrated_gradients(model, image, target), scale=1)
+        pixels = pictures.heat_map(image, explain.integrated_gradients(model, image, target), scale=1)
         default = f"Why {target}: red pixels count for it, blue against"
     return picture_html(pixels, f"Attribution for {target} ({method})", default if caption is None else caption,
                         width)
@@ -107,9 +108,9 @@ def cell_images(model, probs: np.ndarray, labels: np.ndarray, images: np.ndarray
                                                            key="cell_explain")
     shown = []
     for i in cell[:CELL_IMAGES]:
-        image = images[i].astype(np.float32) / 255
+        image = scale_images(images[i])
         caption = f"#{i} · p({predicted}) {probs[i, predicted]:.1%}"
         shown.append(attribution_html(model, image, predicted, width=84, caption=caption) if why else
-                     picture_html(figures.enlarged(image, 1), f"Test image {i}", caption, width=84))
+                     picture_html(pictures.enlarged(image, 1), f"Test image {i}", caption, width=84))
     if shown:
         st.html('<div style="display:flex;flex-wrap:wrap;gap:10px">' + "".join(shown) + "</div>")

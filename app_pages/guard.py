@@ -11,7 +11,6 @@ from typing import TypeVar
 import streamlit as st
 
 from model.logs import first_line
-from pages.streamlit_fixes import use_app_navigation
 
 log = logging.getLogger("mnist_lab")
 F = TypeVar("F", bound=Callable)
@@ -31,6 +30,5 @@ def guarded(fn: F) -> F:
 
 
 def run_page(page: Callable[[], None]) -> None:
-    """A page's entry point: through the app's navigation, guarded."""
-    use_app_navigation()
+    """A page's entry point, guarded."""
     guarded(page)()

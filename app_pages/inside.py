@@ -5,7 +5,7 @@ network's own space (its penultimate layer, mapped to 2-D).
 
 Maps are cached per model file version, method and size: t-SNE on thousands
 of images takes 10 to 30 s on two cores, and a second visit is instant. The
-work is in ``model.explain``; this page only lays it out."""
+work is in ``model.insight.explain``; this page only lays it out."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from model import explain, figures
-from model.predict import predict_batch, predict_proba
-from model.preprocess import scale_images
-from pages.charts import probability_chart
-from pages.explain_view import LAST_DRAWING, explanation
-from pages.guard import run_page
-from pages.models import current_model, test_set
+from app_pages.charts import probability_chart
+from app_pages.explain_view import LAST_DRAWING, explanation
+from app_pages.guard import run_page
+from app_pages.models import current_model, test_set
+from model.data.preprocess import scale_images
+from model.insight import explain, pictures
+from model.serving.predict import predict_batch, predict_proba
 
 MAP_KEY, SIZES = "inside_map", (2000, 5000)
 METHODS = {"pca": "PCA (instant)", "tsne": "t-SNE (10 to 30 s, once per model)"}
@@ -41,7 +41,7 @@ def map_points(path: str, version: tuple[int, int], method: str, n: int, _model)
     return pd.DataFrame({
         "x": coords[:, 0], "y": coords[:, 1], "index": np.arange(n), "digit": labels[:n].astype(str),
         "read as": predicted.astype(str), "result": np.where(predicted == labels[:n], "right", "wrong"),
-        "image": [figures.png_data_url(figures.enlarged(im / 255, 3)) for im in images[:n]]})
+        "image": [pictures.png_data_url(pictures.enlarged(scale_images(im), 3)) for im in images[:n]]})
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -50,7 +50,7 @@ def weights_picture(path: str, version: tuple[int, int], _model) -> tuple[np.nda
     scale = 2 if first.kind == "dense" else max(2, 48 // first.images.shape[-1])
     what = ("each unit's weights on the 784 pixels" if first.kind == "dense" else
             f"each filter's {first.images.shape[-1]}x{first.images.shape[-1]} kernel")
-    return explain.mosaic(first.images, columns=16, scale=scale), f"{first.name}: {what} (red +, blue −)"
+    return pictures.mosaic(first.images, columns=16, scale=scale), f"{first.name}: {what} (red +, blue −)"
 
 
 def follow_map_click() -> None:
@@ -90,7 +90,7 @@ def page() -> None:
     digit = int(probs.argmax())
     st.subheader(f"The image: {name}" + ("" if label is None else f", a {label}") + f", read as {digit}")
     left, middle, right = st.columns([1, 2, 2])
-    left.image(figures.png_data_url(figures.enlarged(image)), caption=f"{name} (28x28)", width=168)
+    left.image(pictures.png_data_url(pictures.enlarged(image)), caption=f"{name} (28x28)", width=168)
     with middle:
         probability_chart(st, probs, title=f"Probabilities: {digit} ({probs[digit]:.1%})")
     with right:
@@ -98,7 +98,7 @@ def page() -> None:
 
     st.subheader("What the first layer looks for")
     pixels, caption = weights_picture(*key, model)
-    st.image(figures.png_data_url(pixels), caption=caption)
+    st.image(pictures.png_data_url(pixels), caption=caption)
     activations(model, image, name)
     embedding_section(chosen, key)
 
@@ -109,7 +109,7 @@ def activations(model, image: np.ndarray, name: str) -> None:
         if out.ndim == 3:
             maps = explain.feature_maps(out)
             scale = max(1, 48 // out.shape[0])
-            st.image(figures.png_data_url(explain.mosaic(maps, columns=16, scale=scale, signed=False)),
+            st.image(pictures.png_data_url(pictures.mosaic(maps, columns=16, scale=scale, signed=False)),
                      caption=f"{layer}: {out.shape[-1]} feature maps of {out.shape[0]}x{out.shape[1]} "
                              "(white: strongest)")
         else:

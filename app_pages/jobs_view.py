@@ -1,6 +1,6 @@
 """Background jobs as a session sees them: its queued, running and finished
 jobs in the sidebar of every page, and a job's live progress where it was
-started (pages/training_view.py shows trainings with it).
+started (app_pages/training_view.py shows trainings with it).
 
 Live views are fragments that rerun every second while their job is queued
 or running, and rerun the whole page once when it ends."""
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model import jobs
-from model.estimate import human
-from model.jobs import Job
-from model.limits import current_limits
-from pages.charts import line_chart, show_history
-from pages.guard import guarded
-from pages.models import session_id
+from app_pages.charts import line_chart, show_history
+from app_pages.guard import guarded
+from app_pages.session import DEFAULT, session_id
+from model.lab import jobs
+from model.lab.jobs import Job
+from model.lab.limits import current_limits
+from model.training.estimate import human
 
 LIVE_S = 1.0
 
@@ -38,7 +38,6 @@ def my_jobs(limit: int = 6) -> list[Job]:
 def adopt_finished_trainings() -> None:
     """A training this session asked for becomes its model once done (in the
     demo for this session only; locally it is the current model anyway)."""
-    from pages.models import DEFAULT
 
     adopted = st.session_state.setdefault("adopted_jobs", set())
     demo = current_limits().demo

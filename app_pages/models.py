@@ -4,8 +4,6 @@ run, trained its own or uploaded one. Models load once per file version."""
 
 from __future__ import annotations
 
-import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,36 +11,12 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from model import jobs, registry, store
-from model.limits import current_limits
-from model.predict import InvalidModelError
-
-DEFAULT = "default"
-
-
-VISITOR_COOKIE = "mnist_lab_visitor"
-
-
-def session_id() -> str:
-    """An anonymous random id of this visitor (no personal data), kept in a
-    cookie of this site so that a reload finds the visitor's jobs, model and
-    uploads again; never in the URL, which people share."""
-    if "session_id" not in st.session_state:
-        known = st.context.cookies.get(VISITOR_COOKIE)
-        valid = isinstance(known, str) and re.fullmatch(r"[0-9a-f]{32}", known)  # a cookie is the browser's word
-        st.session_state.session_id = known if valid else uuid.uuid4().hex
-    return st.session_state.session_id
-
-
-def remember_visitor() -> None:
-    """Set the visitor cookie once a session, if the browser lacks it."""
-    visitor = session_id()
-    if st.context.cookies.get(VISITOR_COOKIE) == visitor or st.session_state.get("visitor_cookie_set"):
-        return
-    st.session_state.visitor_cookie_set = True
-    with st.sidebar:
-        st.html(f"<script>document.cookie = '{VISITOR_COOKIE}={visitor}; path=/; max-age={30 * 86400}; "
-                "SameSite=Lax';</script>", unsafe_allow_javascript=True, width="content")
+from app_pages.jobs_view import adopt_finished_trainings
+from app_pages.session import DEFAULT, session_id
+from app_pages.training_view import getting_ready
+from model.lab import jobs, registry, store
+from model.lab.limits import current_limits
+from model.serving.contract import InvalidModelError
 
 
 def visible_runs() -> dict[str, dict[str, Any]]:
@@ -55,14 +29,14 @@ def visible_runs() -> dict[str, dict[str, Any]]:
 def _load_model(path: str, version: tuple[int, int]):
     """Only the lab's own files come here (kept runs, re-saved uploads, the
     current or the owner's pinned model); uploads were checked in a sandbox."""
-    from model.predict import load_classifier
+    from model.serving.predict import load_classifier
 
     return load_classifier(path, own=True)
 
 
 @st.cache_resource(show_spinner="Loading MNIST…")
 def test_set() -> tuple[np.ndarray, np.ndarray]:
-    from model.data import load_mnist
+    from model.data.mnist import load_mnist
 
     return load_mnist()[1]
 
@@ -84,9 +58,6 @@ def _open(path: Path, meta: dict[str, Any]) -> Chosen:
 def current_model() -> Chosen | None:
     """The model this session looks at, or None with the reason shown (and,
     with no model at all, the starter model being made)."""
-    from pages.jobs_view import adopt_finished_trainings
-    from pages.training_view import getting_ready
-
     adopt_finished_trainings()
     model_sidebar()
     key = st.session_state.get("model_key", DEFAULT)

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model.config import (ACTIVATIONS, ARCHITECTURES, DEFAULT_LEARNING_RATES, MAX_EPOCHS, OPTIMIZERS,
-                          PRECISIONS, PRESETS, SCHEDULES, ConfigError, TrainConfig, parse_sizes)
-from model import store
-from model.estimate import CONFIRM_S, expected_seconds, human
-from model.limits import Limits, current_limits
-from pages.ensemble_view import ensemble_section
-from pages.guard import run_page
-from pages.training_view import show_training, start_training
+from app_pages.ensemble_view import ensemble_section
+from app_pages.guard import run_page
+from app_pages.training_view import show_training, start_training
+from model.lab import store
+from model.lab.limits import Limits, current_limits
+from model.training.config import (
+    ACTIVATIONS,
+    ARCHITECTURES,
+    DEFAULT_LEARNING_RATES,
+    MAX_EPOCHS,
+    OPTIMIZERS,
+    PRECISIONS,
+    PRESETS,
+    SCHEDULES,
+    ConfigError,
+    TrainConfig,
+    parse_sizes,
+)
+from model.training.estimate import CONFIRM_S, expected_seconds, human
 
 
 def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model import jobs, store
-from model.config import ConfigError, TrainConfig
-from model.jobs import Job
-from model.limits import auto_warmup
-from pages.charts import show_history
-from pages.jobs_view import fraction, job_ended, job_progress, live, my_jobs, progress_text, watch
-from pages.models import session_id
+from app_pages.charts import show_history
+from app_pages.jobs_view import (
+    fraction,
+    job_ended,
+    job_progress,
+    live,
+    my_jobs,
+    progress_text,
+    watch,
+)
+from app_pages.session import session_id
+from model.lab import jobs, store
+from model.lab.jobs import Job
+from model.lab.limits import auto_warmup
+from model.training.config import ConfigError, TrainConfig
 
 
 def start_training(config: TrainConfig, slot: str) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model import jobs
-from model.config import ARCHITECTURES, OPTIMIZERS, ConfigError, TrainConfig
-from model.limits import current_limits
-from model.tune import OBJECTIVE, SearchSpace, results_frame
-from pages.guard import run_page
-from pages.jobs_view import job_ended, job_progress, live, watch
-from pages.training_view import show_training, start_training
-from pages.models import session_id
+from app_pages.guard import run_page
+from app_pages.jobs_view import job_ended, job_progress, live, watch
+from app_pages.session import session_id
+from app_pages.training_view import show_training, start_training
+from model.lab import jobs
+from model.lab.limits import current_limits
+from model.training.config import ARCHITECTURES, OPTIMIZERS, ConfigError, TrainConfig
+from model.training.tune import OBJECTIVE, SearchSpace, results_frame
 
 
 def space_widgets() -> tuple[SearchSpace, int, int, int]:

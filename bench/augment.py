@@ -1,5 +1,5 @@
-"""The training-time distortions: ``model.augment`` against the Keras layers it
-replaced, in training's own input pipeline (``model.train.make_dataset``:
+"""The training-time distortions: ``model.data.augment`` against the Keras layers it
+replaced, in training's own input pipeline (``model.training.fit.make_dataset``:
 60,000 images an epoch, in batches of unknown size, as ``model.fit`` gets them).
 
     python -m bench.augment              # 3 epochs of each pipeline, medians
@@ -27,9 +27,10 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 
 from bench.common import footer, header, median, table, verdict
-from model import augment
-from model.data import load_mnist
-from model.train import make_dataset, model_inputs
+from model.data import augment
+from model.data.mnist import load_mnist
+from model.serving.contract import model_inputs
+from model.training.fit import make_dataset
 
 
 def keras_distortion(placement: float, pen: float, seed: int):
@@ -67,7 +68,7 @@ def keras_distortion(placement: float, pen: float, seed: int):
 
 @contextmanager
 def keras_layers():
-    """``model.train.make_dataset`` distorting with ``keras_distortion``."""
+    """``model.training.fit.make_dataset`` distorting with ``keras_distortion``."""
     kept = augment.distortion
     augment.distortion = keras_distortion
     try:
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs of each pipeline (default 3)")
     args = parser.parse_args(argv)
-    header("training-time distortions: model.augment against the Keras layers it replaced",
+    header("training-time distortions: model.data.augment against the Keras layers it replaced",
            "no copied images; training's pipelines no slower than with the Keras layers")
     (x_train, y_train), _ = load_mnist()
     x = model_inputs(x_train, (28, 28, 1))
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows, ok = [], True
     for name, batch, placement, pen, timed in cases:
         results = {}
-        for source, patched in (("model.augment", nullcontext), ("Keras layers", keras_layers)):
+        for source, patched in (("model.data.augment", nullcontext), ("Keras layers", keras_layers)):
             with patched():
                 results[source] = seconds, copied = measure(x, y_train, batch, placement, pen, args.epochs)
             source = source if placement or pen else "-"
@@ -122,10 +123,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             if not (placement or pen):
                 break
         if len(results) == 2:
-            (mine, copied), (theirs, _) = results["model.augment"], results["Keras layers"]
+            (mine, copied), (theirs, _) = results["model.data.augment"], results["Keras layers"]
             ok &= copied == 0 and (mine <= theirs or not timed)
     print(table(["pipeline", "distortion", "batch", "s an epoch", "copied images"], rows))
-    verdict(ok, "model.augment: no copied images; the presets' pipelines no slower than with the Keras layers")
+    verdict(ok, "model.data.augment: no copied images; the presets' pipelines no slower than with the Keras layers")
     footer()
 
 

@@ -125,9 +125,9 @@ def temp_dir(prefix: str) -> Iterator[Path]:
 def train_into(root: Path, config=None):
     """Train ``config`` (default: the classic recipe) into a fresh work folder
     ``root``, so a server started with ``MNIST_LAB_DIR=root`` has a current model."""
-    from model.config import TrainConfig
+    from model.lab.runs import train
     from model.logs import quiet_tensorflow
-    from model.train import train
+    from model.training.config import TrainConfig
 
     quiet_tensorflow()
     return train(config or TrainConfig(), root=root)
@@ -138,9 +138,9 @@ def train_into(root: Path, config=None):
 
 def digit_strokes(box: dict[str, float], digit: int = 1) -> list[list[tuple[float, float]]]:
     """Mouse strokes (page coordinates) drawing ``digit`` upright and centred
-    inside an element's bounding box, from ``model.strokes``' templates."""
-    from model.strokes import CANVAS
-    from model.strokes import digit_strokes as canvas_strokes
+    inside an element's bounding box, from ``model.data.strokes``' templates."""
+    from model.data.strokes import CANVAS
+    from model.data.strokes import digit_strokes as canvas_strokes
 
     return [[(box["x"] + x / CANVAS * box["width"], box["y"] + y / CANVAS * box["height"]) for x, y in stroke]
             for stroke in canvas_strokes(digit)]

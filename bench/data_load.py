@@ -33,7 +33,7 @@ GOAL_CACHED_S = 1.0
 def child(folder: Path) -> dict:
     """Runs in a fresh process: the timings of one first load."""
     t0 = time.perf_counter()
-    from model import data
+    from model.data import mnist as data
     from model.logs import quiet_tensorflow
 
     quiet_tensorflow()

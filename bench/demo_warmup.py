@@ -4,7 +4,7 @@
     python -m bench.demo_warmup --repeats 3
 
 Goal: the Draw page's canvas is there <= 60 s after the first visit, on a
-server with no model at all (the starter model trains by itself, model.jobs).
+server with no model at all (the starter model trains by itself, model.lab.jobs).
 
 Each repeat: an empty work folder, ``streamlit run dashboard.py`` with
 ``MNIST_LAB_DEMO=1`` (headless, a free loopback port), and a fresh Chromium
@@ -26,7 +26,7 @@ GOAL_S = 60.0
 
 
 def one_fresh_server(browser, timeout_ms: float) -> dict:
-    from model import store
+    from model.lab import store
 
     with common.temp_dir("demo") as lab, common.Server(lab, env={"MNIST_LAB_DEMO": "1"}) as server:
         server.wait_healthy()

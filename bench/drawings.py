@@ -5,13 +5,13 @@ which drawings weight (times each drawing is repeated) should be the default?
     python -m bench.drawings                      # 40 drawings a digit saved, weights 0,1,3,10,30
     python -m bench.drawings --per-digit 30 --weights 0,10
 
-The style: ``model.strokes``' digit templates drawn with a thin pen (6-9 px
+The style: ``model.data.strokes``' digit templates drawn with a thin pen (6-9 px
 on the 280 px canvas, against 10-28 by default), leaning hard to the left
 (slant 0.45-0.7 the other way, against +-0.35) and narrow (aspect 0.6-0.8).
-Those drawings are saved through ``model.drawings`` into a fresh work
+Those drawings are saved through ``model.lab.drawings`` into a fresh work
 folder's database (their held-out fifth is never trained on), then the
-``fast-cnn`` preset is trained through ``model.train.train`` with each
-weight, exactly as the Train page and ``python -m model.train --drawings``
+``fast-cnn`` preset is trained through ``model.lab.runs.train`` with each
+weight, exactly as the Train page and ``python -m model train --drawings``
 do. Scored: 500 other drawings of the style (another seed, never saved),
 the saved held-out part, and MNIST's 10,000 test images.
 
@@ -32,8 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from bench.common import footer, header, table, temp_dir, verdict  # noqa: E402
-from model.config import DRAWINGS_WEIGHT, PRESETS  # noqa: E402
-from model.strokes import CANVAS, digit_strokes, render  # noqa: E402
+from model.data.strokes import CANVAS, digit_strokes, render  # noqa: E402
+from model.training.config import DRAWINGS_WEIGHT, PRESETS  # noqa: E402
 
 TEST_PER_DIGIT = 50
 
@@ -71,12 +71,12 @@ def main() -> None:
     header("training with saved drawings of an unseen style (fast-cnn)",
            "the default weight: style +5 points or more, MNIST -0.3 points at most")
 
-    from model import drawings
-    from model.data import load_mnist
-    from model.evaluate import evaluate
+    from model.data.mnist import load_mnist
+    from model.data.preprocess import canvas_to_mnist
+    from model.lab import drawings
+    from model.lab.runs import train
     from model.logs import quiet_tensorflow
-    from model.preprocess import canvas_to_mnist
-    from model.train import train
+    from model.serving.evaluate import evaluate
 
     quiet_tensorflow()
     load_mnist()

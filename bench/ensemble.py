@@ -1,5 +1,5 @@
 """An ensemble from scratch: train its members, combine them into one plain
-Keras model (``model.ensemble.combine``), and score it on MNIST's test set
+Keras model (``model.training.ensemble.combine``), and score it on MNIST's test set
 and on the reading sets no training sees (pen drawings, held-out drawing
 styles, font digits; see ``bench.presets``).
 
@@ -43,9 +43,9 @@ from bench.presets import (  # noqa: E402
     scores_text,
     smoke_note,
 )
-from model.ensemble import combine  # noqa: E402
-from model.predict import check_classifier  # noqa: E402
-from model.train import fit  # noqa: E402
+from model.serving.predict import check_classifier  # noqa: E402
+from model.training.ensemble import combine  # noqa: E402
+from model.training.fit import fit  # noqa: E402
 
 ENSEMBLE_ACCURACY, ENSEMBLE_SECONDS = 0.9975, 1800.0  # goal 3
 DEFAULT_MEMBERS = ["strong-cnn:0", "strong-cnn:1", "strong-cnn:2", "strong-cnn:3"]

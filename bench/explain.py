@@ -12,9 +12,9 @@ test images (t-SNE must finish within two minutes, once per model: the app
 caches it), with the 5-nearest-neighbour accuracy of the true digits on each
 map (how well it separates them).
 
-``--n`` synthetic pen drawings (``model.strokes``, as the canvas returns
+``--n`` synthetic pen drawings (``model.data.strokes``, as the canvas returns
 them) per model; the models are the ``classic`` and ``fast-cnn`` presets
-trained with ``model.train.fit`` on full MNIST (or given files).
+trained with ``model.training.fit.fit`` on full MNIST (or given files).
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ MAP_SIZES = (2000, 5000)
 
 
 def model_for(given: str | None, preset: str):
-    from model.config import PRESETS
-    from model.data import load_mnist
-    from model.predict import load_classifier
-    from model.train import fit
+    from model.data.mnist import load_mnist
+    from model.serving.predict import load_classifier
+    from model.training.config import PRESETS
+    from model.training.fit import fit
 
     if given:
         return load_classifier(Path(given))
@@ -49,14 +49,14 @@ def model_for(given: str | None, preset: str):
 
 def stroke_times(name: str, model, drawings: list[np.ndarray]) -> dict[str, float]:
     """The Draw page's work per stroke, with the heat map of each method."""
-    from model import explain, figures
-    from model.predict import predict_proba
-    from model.preprocess import canvas_to_mnist
+    from model.data.preprocess import canvas_to_mnist
+    from model.insight import explain, pictures
+    from model.serving.predict import predict_proba
 
-    methods = {"integrated gradients": lambda im, t: explain.heat_map(im, explain.integrated_gradients(model, im, t),
+    methods = {"integrated gradients": lambda im, t: pictures.heat_map(im, explain.integrated_gradients(model, im, t),
                                                                       scale=1)}
     if explain.conv_layers(model):
-        methods["Grad-CAM"] = lambda im, t: explain.heat_map(im, explain.grad_cam(model, im, t), scale=1, signed=False)
+        methods["Grad-CAM"] = lambda im, t: pictures.heat_map(im, explain.grad_cam(model, im, t), scale=1, signed=False)
     for drawing in drawings[:10]:  # warm-up: the first calls trace the graphs
         image = canvas_to_mnist(drawing)
         for method in methods.values():
@@ -70,7 +70,7 @@ def stroke_times(name: str, model, drawings: list[np.ndarray]) -> dict[str, floa
             image = canvas_to_mnist(drawing)
             probs = predict_proba(model, image)
             t1 = time.perf_counter()
-            figures.png_data_url(method(image, int(probs.argmax())))
+            pictures.png_data_url(method(image, int(probs.argmax())))
             t2 = time.perf_counter()
             total.append(t2 - t0), attribution.append(t2 - t1)
         print("  " + common.latency_line(f"stroke with {label} (prediction + map + PNG)", total))
@@ -80,8 +80,8 @@ def stroke_times(name: str, model, drawings: list[np.ndarray]) -> dict[str, floa
 
 
 def map_times(model) -> list[list[object]]:
-    from model import explain
-    from model.data import load_mnist
+    from model.data.mnist import load_mnist
+    from model.insight import explain
 
     images, labels = load_mnist()[1]
     rows = []

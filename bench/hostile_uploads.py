@@ -135,9 +135,9 @@ def maxrss_mib() -> float:
 
 def attempt(data: bytes, filename: str, root: Path) -> dict:
     """One ``import_model`` call: outcome, message and costs."""
-    from model import sandbox
-    from model.predict import InvalidModelError
-    from model.registry import import_model
+    from model.lab import sandbox
+    from model.lab.registry import import_model
+    from model.serving.contract import InvalidModelError
 
     before, rss_before = maxrss_mib(), common.rss_mib(os.getpid())
     sandbox.last_cost = None
@@ -156,7 +156,7 @@ def attempt(data: bytes, filename: str, root: Path) -> dict:
 def main(argv=None) -> int:
     common.header("hostile_uploads: refused within bounded memory and time",
                   "each refused in one line naming the file; caller grows < 300 MB; < 60 s each")
-    from model import sandbox
+    from model.lab import sandbox
     from model.logs import quiet_tensorflow
 
     quiet_tensorflow()

@@ -27,7 +27,7 @@ every half second.
 With ``--training``, a background training job (``--training-preset``, by
 default fast-cnn for 12 epochs: a convolutional net, the heaviest load per
 second the lab makes) is queued as the measured rounds start; it runs in its
-own process (model.jobs) while the sessions draw, and the report says which
+own process (model.lab.jobs) while the sessions draw, and the report says which
 share of the rounds it overlapped.
 """
 
@@ -206,9 +206,9 @@ def start_training(server: common.Server, args):
     """Queue a training job in the server's work folder; its runner starts it."""
     import dataclasses
 
-    from model import jobs
-    from model.config import PRESETS
-    from model.limits import LOCAL
+    from model.lab import jobs
+    from model.lab.limits import LOCAL
+    from model.training.config import PRESETS
 
     config = dataclasses.replace(PRESETS[args.training_preset], epochs=args.training_epochs, seed=12345)
     return jobs.submit_training(config, session="bench", limits=LOCAL, root=server.workdir)
@@ -216,7 +216,7 @@ def start_training(server: common.Server, args):
 
 def training_overlap(r: dict, server_dir) -> str:
     """How the job went, and the share of measured rounds that ended while it ran."""
-    from model import jobs
+    from model.lab import jobs
 
     job = jobs.get(r["job"].id, server_dir)
     if job.started_at is None:

@@ -6,11 +6,11 @@
 Goal: p50 <= 5 ms for the default MLP and <= 15 ms for a small CNN, from a
 280x280 RGBA drawing to the 10 probabilities, preprocessing included.
 
-Each of ``--n`` (default 1,000) synthetic pen drawings (``model.strokes``: every
+Each of ``--n`` (default 1,000) synthetic pen drawings (``model.data.strokes``: every
 digit, white ink 10-28 px wide on black, RGBA, as the canvas returns them)
 goes through ``canvas_to_mnist`` then ``predict_proba`` (the app's path)
 and, for ``--predict-n`` of them (default 300), through ``canvas_to_mnist`` then
-``model.predict`` (Keras' batch API), in the same run. Models are loaded with
+``model.serving.predict`` (Keras' batch API), in the same run. Models are loaded with
 ``load_classifier`` from the saved .h5 file, as the app loads them: the default
 MLP trained with ``train()`` in a temporary folder (or ``--model``), and
 ``TrainConfig(architecture="cnn", epochs=1, optimizer="adam")`` (or ``--cnn-model``);
@@ -34,7 +34,7 @@ BATCHES = (1, 8, 64, 512)
 
 def drawings(n: int, seed: int = 0) -> list[np.ndarray]:
     """``n`` synthetic pen drawings of the ten digits, as the canvas returns them."""
-    from model.strokes import drawn_digits
+    from model.data.strokes import drawn_digits
 
     images, _ = drawn_digits(per_digit=-(-n // 10), seed=seed)
     return list(images[np.random.default_rng(seed).permutation(len(images))[:n]])
@@ -51,9 +51,9 @@ def model_file(given: str | None, config, root: Path, train_size: int | None = N
         result = common.train_into(root, config)
         path, note = result.path, f"test accuracy {result.metrics['test_accuracy']:.4f}"
     else:
-        from model import store
-        from model.data import load_mnist
-        from model.train import fit
+        from model.data.mnist import load_mnist
+        from model.lab import store
+        from model.training.fit import fit
 
         (x_train, y_train), _ = load_mnist()
         model, history = fit(config, (x_train[:train_size], y_train[:train_size]))
@@ -65,8 +65,8 @@ def model_file(given: str | None, config, root: Path, train_size: int | None = N
 
 
 def measure(name: str, model, images: list[np.ndarray], predict_n: int) -> dict:
-    from model.predict import predict_batch, predict_proba
-    from model.preprocess import canvas_to_mnist
+    from model.data.preprocess import canvas_to_mnist
+    from model.serving.predict import predict_batch, predict_proba
 
     shape = model.input_shape[1:]
     for image in images[:20]:  # warm-up: first calls build the call graph
@@ -97,8 +97,8 @@ def measure(name: str, model, images: list[np.ndarray], predict_n: int) -> dict:
     print("  " + common.latency_line("  of which canvas_to_mnist", prep))
     print("  " + common.latency_line("  of which predict_proba", infer))
     if predict_n:
-        print("  " + common.latency_line("canvas -> probabilities, model.predict", keras_total))
-        print(f"  model.predict / predict_proba (p50): "
+        print("  " + common.latency_line("canvas -> probabilities, model.serving.predict", keras_total))
+        print(f"  model.serving.predict / predict_proba (p50): "
               f"{common.percentile(keras_total, 50) / common.percentile(total, 50):.1f}x; same digit in "
               f"{agree:.1%} of {predict_n}")
     print(f"  digits read: {np.bincount(digits, minlength=10).tolist()}")
@@ -127,14 +127,14 @@ def main(argv=None) -> int:
     parser.add_argument("--cnn-model", help="a CNN .h5/.keras to use instead of training a small one")
     parser.add_argument("--n", type=int, default=1000, help="drawings timed through predict_proba (default 1000)")
     parser.add_argument("--predict-n", type=int, default=300,
-                        help="of those, drawings also timed through model.predict (default 300)")
+                        help="of those, drawings also timed through model.serving.predict (default 300)")
     args = parser.parse_args(argv)
     common.header("predict_latency: 280x280 RGBA drawing -> 10 probabilities",
                   f"p50 <= {GOALS_MS['MLP']:g} ms (MLP), <= {GOALS_MS['CNN']:g} ms (CNN), preprocessing included")
 
-    from model.config import TrainConfig
     from model.logs import quiet_tensorflow
-    from model.predict import load_classifier
+    from model.serving.predict import load_classifier
+    from model.training.config import TrainConfig
 
     quiet_tensorflow()
     images = drawings(args.n)

@@ -11,10 +11,10 @@ and held-out styles outside training's augmentation) and font digits.
 
 For every preset: test accuracy, training seconds, time to first reach 99.0%
 (the test set is scored at every epoch's end; that time is not counted),
-and accuracy on each reading set: "drawn" (``model.strokes.drawn_digits``),
-"thin pen", "thick pen", "steep slant" (``model.strokes.held_out_drawn``)
-and "fonts" (``model.fonts.font_digits``), each read via
-``model.preprocess.canvas_to_mnist`` as the Draw page reads a drawing.
+and accuracy on each reading set: "drawn" (``model.data.strokes.drawn_digits``),
+"thin pen", "thick pen", "steep slant" (``model.data.strokes.held_out_drawn``)
+and "fonts" (``model.data.fonts.font_digits``), each read via
+``model.data.preprocess.canvas_to_mnist`` as the Draw page reads a drawing.
 
 Goals (issue 14, 2 CPU cores), a VERDICT line for each whose preset was run:
   (1) the speed preset (--speed, default fast-cnn) reaches 99.0% in <= 10 s of training;
@@ -43,13 +43,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.common import footer, header, table, verdict  # noqa: E402
-from model.config import PRESETS, TrainConfig  # noqa: E402
-from model.data import load_mnist  # noqa: E402
-from model.fonts import font_digits, font_names  # noqa: E402
-from model.predict import predict_batch  # noqa: E402
-from model.preprocess import canvas_to_mnist, scale_images  # noqa: E402
-from model.strokes import drawn_digits, held_out_drawn  # noqa: E402
-from model.train import fit  # noqa: E402
+from model.data.fonts import font_digits, font_names  # noqa: E402
+from model.data.mnist import load_mnist  # noqa: E402
+from model.data.preprocess import canvas_to_mnist, scale_images  # noqa: E402
+from model.data.strokes import drawn_digits, held_out_drawn  # noqa: E402
+from model.serving.predict import predict_batch  # noqa: E402
+from model.training.config import PRESETS, TrainConfig  # noqa: E402
+from model.training.fit import fit  # noqa: E402
 
 TARGET = 0.99
 SPEED_SECONDS = 10.0  # goal 1

@@ -27,8 +27,8 @@ from typing import NamedTuple
 
 from bench.common import footer, header, median, table, verdict
 from bench.presets import TARGET, EpochScore, mnist_data
-from model import train as training
-from model.config import PRESETS, TrainConfig, native_bfloat16
+from model.training import fit as training
+from model.training.config import PRESETS, TrainConfig, native_bfloat16
 
 GOAL_SECONDS = 10.0
 FAST = PRESETS["fast-cnn"]
@@ -62,7 +62,7 @@ assert VARIANTS[PRESET] == FAST, "bench.speed's preset variant is not fast-cnn a
 
 @contextmanager
 def autotuned() -> None:
-    """``model.train.make_dataset`` as it was: tf.data's autotuning on (its
+    """``model.training.fit.make_dataset`` as it was: tf.data's autotuning on (its
     default) and an autotuned prefetch, which left one core idle in some epochs."""
     import tensorflow as tf
 

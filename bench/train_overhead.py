@@ -6,7 +6,7 @@
 Goal: the app's path costs at most 5% more than a bare script doing the same job
 (ratio of medians <= 1.05).
 
-The app's path is ``model.train.train(TrainConfig())`` with a ``ProgressCallback``
+The app's path is ``model.lab.runs.train(TrainConfig())`` with a ``ProgressCallback``
 whose report function does the UI's work (progress text, chart rows, a Vega-Lite
 spec serialized), in a fresh temporary work folder each time (so nothing is
 reused), including evaluation on the test set, saving .h5/.keras/meta and
@@ -72,9 +72,9 @@ def ui_like_report(counter: dict):
 
 
 def run_app() -> dict:
-    from model.callbacks import ProgressCallback
-    from model.config import TrainConfig
-    from model.train import train
+    from model.lab.runs import train
+    from model.training.callbacks import ProgressCallback
+    from model.training.config import TrainConfig
 
     counter = {"calls": 0, "bytes": 0, "seconds": 0.0}
     with common.temp_dir("train-app") as root:
@@ -96,7 +96,7 @@ def run_bare(same_compile: bool) -> dict:
     """A bare script: load, prepare, build, compile, fit, score. Nothing saved."""
     import keras
 
-    from model.data import load_mnist
+    from model.data.mnist import load_mnist
 
     t0 = time.perf_counter()
     (x_train, y_train), (x_test, y_test) = load_mnist()

@@ -7,7 +7,7 @@ Goal: the classic recipe (batch 32, 3 epochs) fits in <= 10 s, as the README
 says ("about ten seconds on two CPU cores"). The rest is information: how the
 time splits into a fixed cost and a cost per epoch, for each batch size.
 
-``model.train.fit`` (build, compile with the app's settings, fit; no saving)
+``model.training.fit.fit`` (build, compile with the app's settings, fit; no saving)
 on the full 60,000 training images, for every (epochs, batch size) pair, after
 an untimed warm-up; with ``--repeats`` > 1 the median. Each model's test
 accuracy is shown too (untimed). Per batch size, a least-squares line
@@ -40,13 +40,13 @@ def main(argv=None) -> int:
     parser.add_argument("--compare-jit", action="store_true",
                         help="also run the grid with jit_compile=False, to show what XLA costs and saves")
     args = parser.parse_args(argv)
-    common.header("train_scaling: default MLP training time vs epochs and batch size (model.train.fit)",
+    common.header("train_scaling: default MLP training time vs epochs and batch size (model.training.fit.fit)",
                   f"batch 32, 3 epochs in <= {GOAL_DEFAULT_S:g} s")
 
-    from model.config import TrainConfig
-    from model.data import load_mnist
+    from model.data.mnist import load_mnist
     from model.logs import quiet_tensorflow
-    from model.train import fit
+    from model.training.config import TrainConfig
+    from model.training.fit import fit
 
     quiet_tensorflow()
     train_data, test_data = load_mnist()
@@ -56,10 +56,10 @@ def main(argv=None) -> int:
     if args.compare_jit:
         from unittest import mock
 
-        import model.architectures
+        import model.training.architectures
 
         print("\nthe same grid with jit_compile=False (steps_per_execution unchanged; NOT the app's setting):")
-        with mock.patch.object(model.architectures, "compile_model", compile_without_xla):
+        with mock.patch.object(model.training.architectures, "compile_model", compile_without_xla):
             plain, _ = run_grid(args, train_data, test_data)
         print("\nratio app (XLA) / without XLA:")
         print(common.table(["batch"] + [f"{e} ep" for e in args.epochs],
@@ -75,8 +75,8 @@ def main(argv=None) -> int:
 
 
 def compile_without_xla(model, config, steps_per_epoch: int) -> None:
-    """model.architectures.compile_model with jit_compile=False (for --compare-jit)."""
-    from model.architectures import STEPS_PER_EXECUTION, build_optimizer
+    """model.training.architectures.compile_model with jit_compile=False (for --compare-jit)."""
+    from model.training.architectures import STEPS_PER_EXECUTION, build_optimizer
 
     model.compile(optimizer=build_optimizer(config, steps_per_epoch), loss="categorical_crossentropy",
                   metrics=["accuracy"], steps_per_execution=STEPS_PER_EXECUTION, jit_compile=False)
@@ -84,8 +84,8 @@ def compile_without_xla(model, config, steps_per_epoch: int) -> None:
 
 def run_grid(args, train_data, test_data):
     """Time ``fit`` for every (batch, epochs) pair; print the table."""
-    from model.config import TrainConfig
-    from model.train import fit, test_metrics
+    from model.training.config import TrainConfig
+    from model.training.fit import fit, test_metrics
 
     seconds: dict[tuple[int, int], float] = {}
     accuracy: dict[tuple[int, int], float] = {}

@@ -17,8 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from model.config import TrainConfig  # noqa: E402
-from model.data import load_mnist  # noqa: E402
+from model.data.mnist import load_mnist  # noqa: E402
+from model.training.config import TrainConfig  # noqa: E402
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -53,7 +53,7 @@ def small_mnist(mnist):
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory):
     """The classic recipe trained once on the full data, in its own folder."""
-    from model.train import train
+    from model.lab.runs import train
 
     root = tmp_path_factory.mktemp("default_run")
     return train(TrainConfig(), root=root)
@@ -69,7 +69,7 @@ def lab_with_model(lab_dir: Path, default_run) -> Path:
 def drawn_digit(strokes, size: int = 280, width: int = 18) -> np.ndarray:
     """An RGBA canvas image (white ink on black) with the given polyline strokes,
     each a list of (x, y) points in canvas pixels, as the canvas returns it."""
-    from model.strokes import render
+    from model.data.strokes import render
 
     return render(strokes, width, size)
 
@@ -141,7 +141,7 @@ def postgres_server(tmp_path_factory):
 def lab_database(request, lab_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """The lab's database, once on SQLite (in ``lab_dir``) and once on a fresh
     PostgreSQL database (``MNIST_LAB_DATABASE_URL``); yields the URL."""
-    from model import db
+    from model.lab import db
 
     if request.param == "sqlite":
         yield db.database_url(lab_dir)

@@ -1,4 +1,4 @@
-"""Training-time distortions (``model.augment``): each image distorted on its
+"""Training-time distortions (``model.data.augment``): each image distorted on its
 own, as far as the strengths say, and no further; the affine kernel and the
 sampler agree; seeds repeat."""
 
@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from model.augment import CENTRE, MAX_DEGREES, SIZE, distortion, sample
-from model.train import make_dataset
+from model.data.augment import CENTRE, MAX_DEGREES, SIZE, distortion, sample
+from model.training.fit import make_dataset
 
 
 def batch(small_mnist, n: int = 256) -> np.ndarray:

@@ -3,20 +3,26 @@ damaged model, and code in a model file never runs."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 from conftest import ROOT, drawn_digit, tiny_model
 
-from model import store
-from model.config import ConfigError, TrainConfig
-from model.limits import DEMO, LOCAL
-from model.predict import InvalidModelError
-from model.preprocess import DrawingTooSmallError, EmptyDrawingError, canvas_to_mnist
-from model.registry import import_model
+from model.data.preprocess import (
+    DrawingTooSmallError,
+    EmptyDrawingError,
+    canvas_to_mnist,
+)
+from model.lab import store
+from model.lab.limits import DEMO, LOCAL
+from model.lab.registry import import_model
+from model.serving.contract import InvalidModelError
+from model.training.config import ConfigError, TrainConfig
 
 # --- drawings ---------------------------------------------------------------
 
@@ -91,40 +97,50 @@ def test_model_that_is_no_digit_classifier(lab_dir, tmp_path, kwargs, message):
         import_model(data, "m.keras", LOCAL.max_upload_bytes)
 
 
-CALLS: list[str] = []
-
-
-def spy(x):
-    CALLS.append("lambda ran")
-    return x
+def marker_lambda(marker: Path):
+    """A real lambda, saved as bytecode with the model, whose only effect is
+    to create ``marker``: if anything (this process or the sandbox's child)
+    ever runs it, the file exists."""
+    return eval(f"lambda x: (__import__('pathlib').Path({str(marker)!r}).touch(), x)[1]")
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_lambda_layer_is_refused_and_never_runs(lab_dir, tmp_path, suffix):
-    data = saved(tiny_model(extra=keras.layers.Lambda(spy)), tmp_path / f"m{suffix}")
-    CALLS.clear()
+    marker = tmp_path / "the lambda ran"
+    data = saved(tiny_model(extra=keras.layers.Lambda(marker_lambda(marker))), tmp_path / f"m{suffix}")
+    assert marker.exists(), "building the model ran the lambda: the probe works"
+    marker.unlink()
     with pytest.raises(InvalidModelError, match="Lambda"):
         import_model(data, f"evil{suffix}", LOCAL.max_upload_bytes)
-    assert CALLS == []
+    assert not marker.exists(), "checking the upload ran the Lambda's code"
+
+
+MARKER_ENV = "MNIST_LAB_TEST_EVIL_MARKER"
 
 
 @keras.saving.register_keras_serializable(package="Evil")
 class Evil(keras.layers.Layer):
+    """A custom layer whose construction leaves a file behind (the path in
+    ``MARKER_ENV``, which the sandbox's child inherits)."""
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        CALLS.append("custom layer built")
+        Path(os.environ[MARKER_ENV]).touch()
 
     def call(self, x):
         return x
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
-def test_custom_object_is_refused_and_never_built(lab_dir, tmp_path, suffix):
+def test_custom_object_is_refused_and_never_built(lab_dir, tmp_path, suffix, monkeypatch):
+    marker = tmp_path / "the custom layer was built"
+    monkeypatch.setenv(MARKER_ENV, str(marker))
     data = saved(tiny_model(extra=Evil()), tmp_path / f"m{suffix}")
-    CALLS.clear()
+    assert marker.exists(), "building the model built the layer: the probe works"
+    marker.unlink()
     with pytest.raises(InvalidModelError, match="refused"):
         import_model(data, f"evil{suffix}", LOCAL.max_upload_bytes)
-    assert CALLS == []
+    assert not marker.exists(), "checking the upload built the custom layer"
 
 
 def test_upload_over_the_size_limit(lab_dir, tmp_path):
@@ -156,7 +172,7 @@ def test_absurd_hyperparameters(field, value):
 @pytest.mark.parametrize("args", [["--epochs", "0"], ["--learning-rate", "-1"], ["--batch-size", "0"],
                                   ["--epochs", "10000"], ["--hidden-units", "12,x"]])
 def test_cli_refuses_absurd_hyperparameters_in_one_line(lab_dir, args):
-    run = subprocess.run([sys.executable, "-m", "model.train", *args], cwd=ROOT, capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "model", "train", *args], cwd=ROOT, capture_output=True,
                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "MNIST_LAB_DIR": str(lab_dir)})
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
@@ -177,7 +193,7 @@ def test_demo_limits():
 def test_missing_sidecar_is_reported_but_the_model_still_serves(lab_with_model):
     from test_pages import open_page, texts
 
-    from model import store
+    from model.lab import store
 
     (lab_with_model / store.CURRENT_LINK / "meta.json").unlink()
     at = open_page("draw")

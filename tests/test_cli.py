@@ -1,4 +1,4 @@
-"""The command lines: python -m model.train, model.evaluate and model.tune
+"""The command lines: python -m model train, model.serving.evaluate and model.training.tune
 train and evaluate, and refuse bad input with exactly one line on stderr
 (the whole of stderr, with TensorFlow's own log level left as a user has it);
 the package refuses an unsupported Python in one line."""
@@ -36,15 +36,15 @@ def one_line_error(result: subprocess.CompletedProcess, status: int) -> str:
 
 
 @pytest.mark.parametrize("args,words", [
-    (["model.train", "--epochs", "x"], "--epochs: invalid int value: 'x'"),
-    (["model.train", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-    (["model.train", "--learning-rate", "fast"], "expected a number or 'default'"),
-    (["model.train", "--hidden-units", "128,x"], "whole numbers"),
-    (["model.train", "--preset", "huge"], "invalid choice: 'huge'"),
-    (["model.evaluate"], "the following arguments are required: path"),
-    (["model.evaluate", "a.h5", "b.h5"], "unrecognized arguments: b.h5"),
-    (["model.tune", "--epochs", "zero"], "expected a whole number"),
-    (["model.tune", "--learning-rate", "1e-3,x"], "expected MIN,MAX"),
+    (["model", "train", "--epochs", "x"], "--epochs: invalid int value: 'x'"),
+    (["model", "train", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["model", "train", "--learning-rate", "fast"], "expected a number or 'default'"),
+    (["model", "train", "--hidden-units", "128,x"], "whole numbers"),
+    (["model", "train", "--preset", "huge"], "invalid choice: 'huge'"),
+    (["model", "evaluate"], "the following arguments are required: path"),
+    (["model", "evaluate", "a.h5", "b.h5"], "unrecognized arguments: b.h5"),
+    (["model", "tune", "--epochs", "zero"], "expected a whole number"),
+    (["model", "tune", "--learning-rate", "1e-3,x"], "expected MIN,MAX"),
 ])
 def test_a_bad_flag_or_value_is_one_line(tmp_path, args, words):
     line = one_line_error(run(args, tmp_path), status=2)
@@ -53,13 +53,13 @@ def test_a_bad_flag_or_value_is_one_line(tmp_path, args, words):
 
 
 @pytest.mark.parametrize("args,words", [
-    (["model.train", "--epochs", "0"], "epochs"),
-    (["model.train", "--learning-rate", "-1"], "learning rate"),
-    (["model.train", "--optimizer", "nope"], "optimizer"),
-    (["model.train", "--early-stopping", "2"], "validation split"),
-    (["model.tune", "--architectures", "rnn"], "unknown architecture 'rnn'"),
-    (["model.tune", "--epochs", "500"], "epochs must be 1 to 200"),
-    (["model.tune", "--dropout", "0.2,1"], "dropout"),
+    (["model", "train", "--epochs", "0"], "epochs"),
+    (["model", "train", "--learning-rate", "-1"], "learning rate"),
+    (["model", "train", "--optimizer", "nope"], "optimizer"),
+    (["model", "train", "--early-stopping", "2"], "validation split"),
+    (["model", "tune", "--architectures", "rnn"], "unknown architecture 'rnn'"),
+    (["model", "tune", "--epochs", "500"], "epochs must be 1 to 200"),
+    (["model", "tune", "--dropout", "0.2,1"], "dropout"),
 ])
 def test_a_bad_config_is_one_line(tmp_path, args, words):
     result = run(args, tmp_path)
@@ -71,7 +71,7 @@ def test_a_bad_config_is_one_line(tmp_path, args, words):
 @pytest.fixture(scope="module")
 def tiny_cli_run(tmp_path_factory):
     lab = tmp_path_factory.mktemp("cli_lab")
-    return lab, run(["model.train", *TINY], lab)
+    return lab, run(["model", "train", *TINY], lab)
 
 
 def test_train_cli_trains_and_saves(tiny_cli_run):
@@ -89,7 +89,7 @@ def test_train_cli_trains_and_saves(tiny_cli_run):
 def test_evaluate_cli(tiny_cli_run):
     lab, trained = tiny_cli_run
     assert trained.returncode == 0, trained.stderr
-    result = run(["model.evaluate", str(lab / "mnist_model.h5")], lab)
+    result = run(["model", "evaluate", str(lab / "mnist_model.h5")], lab)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # TensorFlow's start-up chatter is kept quiet
     assert "test accuracy" in result.stdout
@@ -101,21 +101,21 @@ def test_evaluate_cli(tiny_cli_run):
 
 
 def test_evaluate_cli_missing_file(tmp_path):
-    line = one_line_error(run(["model.evaluate", "missing.h5"], tmp_path), status=1)
+    line = one_line_error(run(["model", "evaluate", "missing.h5"], tmp_path), status=1)
     assert "no model file at missing.h5" in line
 
 
 def test_evaluate_cli_not_a_model(tmp_path):
     path = tmp_path / "notes.h5"
     path.write_text("not a model")
-    assert "notes.h5" in one_line_error(run(["model.evaluate", str(path)], tmp_path), status=1)
+    assert "notes.h5" in one_line_error(run(["model", "evaluate", str(path)], tmp_path), status=1)
 
 
 def test_evaluate_cli_a_model_that_is_no_digit_classifier(tmp_path):
     """A real Keras file (TensorFlow gets imported) with 3 outputs: still one line."""
     path = tmp_path / "three.keras"
     tiny_model(outputs=3).save(path)
-    assert "10" in one_line_error(run(["model.evaluate", str(path)], tmp_path), status=1)
+    assert "10" in one_line_error(run(["model", "evaluate", str(path)], tmp_path), status=1)
 
 
 @pytest.mark.parametrize("version", [(3, 10, 14), (3, 12, 1), (3, 9, 0)])

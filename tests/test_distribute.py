@@ -1,5 +1,5 @@
-"""Training on several devices (model.distribute): a MirroredStrategy over two
-logical CPUs trains the MLP built and compiled by model.architectures; on a
+"""Training on several devices (model.training.distribute): a MirroredStrategy over two
+logical CPUs trains the MLP built and compiled by model.training.architectures; on a
 machine without two GPUs, strategy() is TensorFlow's default strategy."""
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
 import keras
-from model.architectures import build_model, compile_model
-from model.config import TrainConfig
-from model.data import load_mnist
-from model.distribute import compile_overrides, is_distributed, strategy, strategy_scope
-from model.train import make_dataset, model_inputs
+from model.training.architectures import build_model, compile_model
+from model.training.config import TrainConfig
+from model.data.mnist import load_mnist
+from model.training.distribute import compile_overrides, is_distributed, strategy, strategy_scope
+from model.training.fit import make_dataset
+from model.serving.contract import model_inputs
 
 (x, y), (x_test, y_test) = load_mnist()
 x, y, x_test, y_test = x[:2000], y[:2000], x_test[:500], y_test[:500]
@@ -83,7 +84,13 @@ def test_strategy_is_the_default_one_without_two_gpus():
     import keras
     import tensorflow as tf
 
-    from model.distribute import compile_overrides, is_distributed, local_gpus, strategy, strategy_scope
+    from model.training.distribute import (
+        compile_overrides,
+        is_distributed,
+        local_gpus,
+        strategy,
+        strategy_scope,
+    )
 
     if len(local_gpus()) >= 2:
         pytest.skip("this machine has two or more GPUs: strategy() is a MirroredStrategy here")

@@ -1,4 +1,4 @@
-"""Saved drawings (model.drawings) in the lab's database, on SQLite and on a
+"""Saved drawings (model.lab.drawings) in the lab's database, on SQLite and on a
 real PostgreSQL server alike: save, filter, relabel, delete, counts, the
 fixed held-out split, .npz export and import, bad rows refused in one line,
 the demo's caps, concurrent saves (threads and processes) losing nothing, a
@@ -21,10 +21,10 @@ import pytest
 import sqlalchemy as sa
 from conftest import ROOT, drawn_digit
 
-from model import db, drawings
-from model.config import ConfigError, TrainConfig
-from model.limits import DEMO, LOCAL
-from model.strokes import drawn_digits
+from model.data.strokes import drawn_digits
+from model.lab import db, drawings
+from model.lab.limits import DEMO, LOCAL
+from model.training.config import ConfigError, TrainConfig
 
 
 def image(seed: int, label: int = 0) -> np.ndarray:
@@ -228,7 +228,7 @@ def test_eight_threads_saving_at_once_lose_nothing(lab_database):
 
 SAVER = """
 import sys, time, numpy as np
-from model import drawings
+from model.lab import drawings
 n, tag = int(sys.argv[1]), int(sys.argv[2])
 for i in range(n):
     img = np.zeros((28, 28), np.uint8); img[4:24, 4:24] = np.random.default_rng(tag * 100000 + i).integers(1, 256, (20, 20))
@@ -292,7 +292,7 @@ def test_a_version_1_database_is_upgraded_not_broken(lab_database):
                                                        message="", cancel=False, created_at=1.0))
     assert "drawings" not in sa.inspect(raw).get_table_names()
     raw.dispose()
-    drawings.save(image(1), 2)  # opening it through model.db upgrades it
+    drawings.save(image(1), 2)  # opening it through model.lab.db upgrades it
     with db.engine().connect() as conn:
         assert conn.execute(sa.select(db.schema_version.c.version)).scalars().all() == [db.SCHEMA_VERSION] == [2]
         assert conn.execute(sa.select(db.jobs.c.key)).scalars().all() == ["k1"]
@@ -305,13 +305,13 @@ QUICK = TrainConfig(epochs=1, batch_size=256, learning_rate=0.1)
 
 
 def test_training_with_drawings_names_them_in_the_key_and_the_sidecar(lab_dir):
-    from model.train import train
+    from model.lab.runs import train
 
     weighted = TrainConfig(epochs=1, batch_size=256, learning_rate=0.1, drawings_weight=3)
     with pytest.raises(ConfigError, match="no saved drawings to train with"):
         train(weighted, root=lab_dir)
     canvases, labels = drawn_digits(per_digit=3, seed=5)
-    from model.preprocess import canvas_to_mnist
+    from model.data.preprocess import canvas_to_mnist
 
     drawings.save_many([drawings.make_row(canvas_to_mnist(c), int(y), canvas=c) for c, y in zip(canvases, labels)])
     first = train(weighted, root=lab_dir)
@@ -343,32 +343,32 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_the_drawings_command_line(lab_dir, tmp_path):
     canvases, labels = drawn_digits(per_digit=2, seed=7)
     np.savez(tmp_path / "in.npz", x=canvases, y=labels)
-    out = run_cli("model.drawings", "import", str(tmp_path / "in.npz"))
+    out = run_cli("model", "drawings", "import", str(tmp_path / "in.npz"))
     assert out.returncode == 0 and out.stdout.strip() == "imported 20 drawings", out.stderr
-    out = run_cli("model.drawings", "stats")
+    out = run_cli("model", "drawings", "stats")
     assert out.returncode == 0 and out.stdout.splitlines()[1].split()[-1] == "20"
-    out = run_cli("model.drawings", "export", str(tmp_path / "out.npz"))
+    out = run_cli("model", "drawings", "export", str(tmp_path / "out.npz"))
     assert out.returncode == 0 and np.load(tmp_path / "out.npz")["x"].shape == (20, 28, 28)
     for args, message in ((["import", str(tmp_path / "missing.npz")], "error: no file at"),
                           (["import", str(ROOT / "README.md")], "error: not a readable .npz file"),
                           (["export", str(tmp_path / "no" / "x.npz")], "error: no folder"),
                           (["explode"], "error: argument command: invalid choice")):
-        out = run_cli("model.drawings", *args)
+        out = run_cli("model", "drawings", *args)
         assert out.returncode == 2 and out.stderr.startswith(message) and len(out.stderr.splitlines()) == 1, out.stderr
 
 
 def test_train_and_evaluate_flags(lab_dir, tmp_path):
     from conftest import tiny_model
 
-    out = run_cli("model.train", "--drawings", "--epochs", "1")
+    out = run_cli("model", "train", "--drawings", "--epochs", "1")
     assert out.returncode == 2 and out.stderr.startswith("error: there are no saved drawings"), out.stderr
     path = tmp_path / "tiny.h5"
     tiny_model().save(path)
-    out = run_cli("model.evaluate", str(path), "--drawings")
+    out = run_cli("model", "evaluate", str(path), "--drawings")
     assert out.returncode == 1 and out.stderr.startswith("error: no held-out saved drawings"), out.stderr
     for i in range(40):
         drawings.save(image(i, i % 10), i % 10)
-    out = run_cli("model.evaluate", str(path), "--drawings")
+    out = run_cli("model", "evaluate", str(path), "--drawings")
     assert out.returncode == 0, out.stderr
     held = len(drawings.collection("held_out"))
     assert "held-out drawings: accuracy" in out.stdout and f" on {held} (" in out.stdout
@@ -381,7 +381,7 @@ def drawings_page(at_env=None):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
-    at.switch_page("pages/drawings.py").run()
+    at.switch_page("app_pages/drawings.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -1,4 +1,4 @@
-"""Ensembles (model.ensemble): three small members of three input shapes
+"""Ensembles (model.training.ensemble): three small members of three input shapes
 ((784,), (28, 28, 1), (28, 28)) combined into one plain Keras model that
 predicts the average of their probabilities, loads with load_classifier,
 round-trips through .keras, .h5 and TFLite; ensemble_runs keeps it as a run
@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 from conftest import ROOT, tiny_model
 
-from model import store
-from model.config import TrainConfig
-from model.ensemble import EnsembleError, combine, ensemble_key, ensemble_runs
-from model.export import export_model, file_name, tflite_predict
-from model.predict import load_classifier, predict_batch
-from model.preprocess import scale_images
+from model.data.preprocess import scale_images
+from model.lab import store
+from model.lab.ensembles import ensemble_key, ensemble_runs
+from model.serving.export import export_model, file_name, tflite_predict
+from model.serving.predict import load_classifier, predict_batch
+from model.training.config import TrainConfig
+from model.training.ensemble import EnsembleError, combine
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def members(small_mnist):
     images, and an untrained (28, 28) classifier: three input shapes."""
     import keras
 
-    from model.train import fit
+    from model.training.fit import fit
 
     mlp, _ = fit(TrainConfig(hidden_units=(16,), batch_size=128, epochs=1), small_mnist[0])
     cnn, _ = fit(TrainConfig(architecture="cnn", conv_filters=(4,), hidden_units=(8,), optimizer="adam",
@@ -175,7 +176,7 @@ def test_ensemble_runs_refuses_bad_keys(kept, keys, words):
 def run(args: list[str], lab, timeout: float = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, MNIST_LAB_DIR=str(lab), PYTHONPATH=str(ROOT))
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    return subprocess.run([sys.executable, "-m", "model.ensemble", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "model", "ensemble", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -224,7 +225,7 @@ def test_cli_combines_keeps_and_saves(kept, tmp_path):
 # --- the Train page's section -------------------------------------------------
 
 def section_app() -> None:
-    from pages.ensemble_view import ensemble_section
+    from app_pages.ensemble_view import ensemble_section
 
     ensemble_section()
 

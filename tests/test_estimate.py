@@ -1,4 +1,4 @@
-"""The training-time estimate (model.estimate) and the Train page's use of it:
+"""The training-time estimate (model.training.estimate) and the Train page's use of it:
 the expected time shown before training, a confirmation above ten minutes,
 and settings out of range refused in words instead of silently replaced."""
 
@@ -10,16 +10,22 @@ import json
 import pytest
 from test_pages import open_page, texts
 
-from model.config import BFLOAT16, PRESETS, TrainConfig
-from model.estimate import (CONFIRM_S, expected_seconds, human, machine_factor, multiply_adds,
-                            predicted_seconds)
+from model.training.config import BFLOAT16, PRESETS, TrainConfig
+from model.training.estimate import (
+    CONFIRM_S,
+    expected_seconds,
+    human,
+    machine_factor,
+    multiply_adds,
+    predicted_seconds,
+)
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_multiply_adds_match_an_independent_count_from_the_built_model(name):
-    """The reference: model.untrusted walks the saved Keras config layer by layer."""
-    from model.architectures import build_model, with_keras_layers
-    from model.untrusted import check_sizes
+    """The reference: model.serving.untrusted walks the saved Keras config layer by layer."""
+    from model.serving.untrusted import check_sizes
+    from model.training.architectures import build_model, with_keras_layers
 
     config = PRESETS[name]
     keras_config = json.loads(with_keras_layers(build_model(config)).to_json())

@@ -1,4 +1,4 @@
-"""model.evaluate: accuracy, loss, confusion and mistakes, checked against
+"""model.serving.evaluate: accuracy, loss, confusion and mistakes, checked against
 plain Keras and numpy, on the classic MLP fitted on 2,000 images (fast: no
 full training)."""
 
@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from model.evaluate import Evaluation, evaluate
+from model.serving.evaluate import Evaluation, evaluate
 
 N = 1000
 
@@ -22,8 +22,8 @@ def test_subset(mnist):
 @pytest.fixture(scope="module")
 def classifier(small_mnist, tmp_path_factory):
     """(model, path): the classic MLP fitted on 2,000 images, and saved."""
-    from model.config import TrainConfig
-    from model.train import fit
+    from model.training.config import TrainConfig
+    from model.training.fit import fit
 
     model, _ = fit(TrainConfig(), small_mnist[0])
     path = tmp_path_factory.mktemp("evaluate") / "model.keras"

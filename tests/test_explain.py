@@ -1,4 +1,4 @@
-"""model.explain: attributions that add up (completeness), Grad-CAM, layer
+"""model.insight.explain: attributions that add up (completeness), Grad-CAM, layer
 outputs, first-layer weights, embedding maps that separate the digits, the
 pictures, and the command line.
 
@@ -13,16 +13,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model import explain
-from model.config import PRESETS, TrainConfig
-from model.predict import predict_batch, predict_proba
-from model.preprocess import canvas_to_mnist, scale_images
+from model.data.preprocess import canvas_to_mnist, scale_images
+from model.cli import explain as explain_cli
+from model.insight import explain, pictures
+from model.serving.predict import predict_batch, predict_proba
+from model.training.config import PRESETS, TrainConfig
 
 GAP = 0.02  # the largest completeness gap allowed with the default steps
 
 
 def _fit(config: TrainConfig, data):
-    from model.train import fit
+    from model.training.fit import fit
 
     return fit(config, data)[0]
 
@@ -45,7 +46,7 @@ def presets(mnist):
 @pytest.fixture(scope="session")
 def images(mnist):
     """300 MNIST test images and 100 synthetic pen drawings, preprocessed as the app does."""
-    from model.strokes import drawn_digits
+    from model.data.strokes import drawn_digits
 
     drawings, _ = drawn_digits(per_digit=10, seed=3)
     return np.concatenate([scale_images(mnist[1][0][:300]), np.stack([canvas_to_mnist(d) for d in drawings])])
@@ -203,17 +204,17 @@ def test_heat_map_red_for_blue_against():
     image = np.zeros((28, 28), np.float32)
     attribution = np.zeros((28, 28))
     attribution[3, 3], attribution[20, 20] = 0.5, -0.25
-    rgb = explain.heat_map(image, attribution, scale=1)
+    rgb = pictures.heat_map(image, attribution, scale=1)
     assert rgb.shape == (28, 28, 3) and rgb.dtype == np.uint8
     assert rgb[3, 3, 0] > 200 and rgb[3, 3, 2] < 60  # red
     assert rgb[20, 20, 2] > rgb[20, 20, 0]  # blue
     assert (rgb[10, 10] == 0).all()  # no attribution on black: black
-    assert explain.heat_map(image, attribution, scale=8).shape == (224, 224, 3)
+    assert pictures.heat_map(image, attribution, scale=8).shape == (224, 224, 3)
 
 
 def test_mosaic_lays_out_a_grid():
     tiles = np.arange(5 * 4 * 4, dtype=np.float32).reshape(5, 4, 4) - 40
-    grid = explain.mosaic(tiles, columns=3, scale=2, gap=1)
+    grid = pictures.mosaic(tiles, columns=3, scale=2, gap=1)
     assert grid.shape == (2 * 8 + 1, 3 * 8 + 2, 3)
     assert (grid[9:, 17:] == 255).all()  # the sixth cell is empty: white
 
@@ -221,21 +222,21 @@ def test_mosaic_lays_out_a_grid():
 def test_cli_writes_a_png(quick, tmp_path, capsys):
     from PIL import Image
 
-    from model import store
+    from model.lab import store
 
     path = tmp_path / "cnn.h5"
     store.save_model(quick["cnn"], path)
     out = tmp_path / "why.png"
-    assert explain.main([str(path), "--image", "3", "--out", str(out)]) == 0
+    assert explain_cli.main([str(path), "--image", "3", "--out", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     with Image.open(out) as png:
         assert png.width > 400 and png.height > 600
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
-    assert explain.main([str(tmp_path / "missing.h5")]) == 1
-    assert explain.main([str(tmp_path / "missing.h5"), "--image", "10000"]) == 2
-    assert explain.main([str(tmp_path / "missing.h5"), "--out", "why.jpg"]) == 2
+    assert explain_cli.main([str(tmp_path / "missing.h5")]) == 1
+    assert explain_cli.main([str(tmp_path / "missing.h5"), "--image", "10000"]) == 2
+    assert explain_cli.main([str(tmp_path / "missing.h5"), "--out", "why.jpg"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == [f"error: no model file at {tmp_path / 'missing.h5'}",
                    "error: --image must be between 0 and 9999, got 10000",

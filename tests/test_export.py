@@ -1,4 +1,4 @@
-"""Exporting a classifier (model.export): the TFLite file predicts what the
+"""Exporting a classifier (model.serving.export): the TFLite file predicts what the
 Keras model predicts on all 10,000 test images, for the classic MLP and a
 small CNN with batch norm (each fitted on 2,000 images); .keras and .h5 bytes
 load back and predict identically."""
@@ -8,16 +8,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.config import TrainConfig
-from model.export import export_model, file_name, tflite_predict
-from model.predict import load_classifier, predict_batch
-from model.preprocess import scale_images
+from model.data.preprocess import scale_images
+from model.serving.export import export_model, file_name, tflite_predict
+from model.serving.predict import load_classifier, predict_batch
+from model.training.config import TrainConfig
 
 
 @pytest.fixture(scope="module")
 def tiny_cnn(small_mnist):
     """A CNN with batch normalization trained for one epoch on 2,000 images (a few seconds)."""
-    from model.train import fit
+    from model.training.fit import fit
 
     config = TrainConfig(architecture="cnn", conv_filters=(8,), hidden_units=(16,), optimizer="adam",
                          batch_norm=True, batch_size=64, epochs=1)
@@ -28,7 +28,7 @@ def tiny_cnn(small_mnist):
 @pytest.fixture(scope="module")
 def classic_mlp(small_mnist):
     """The default MLP (784-128-128-10) fitted on 2,000 images."""
-    from model.train import fit
+    from model.training.fit import fit
 
     return fit(TrainConfig(), small_mnist[0])[0]
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.fonts import (
+from model.data.fonts import (
     EXCLUDED,
     FONTS,
     HEIGHTS,
@@ -15,7 +15,7 @@ from model.fonts import (
     font_dir,
     font_names,
 )
-from model.preprocess import canvas_to_mnist
+from model.data.preprocess import canvas_to_mnist
 
 JUDGED = {"cmex10.ttf", "cmsy10.ttf", "cmmi10.ttf"}  # inked and distinct, left out by looking
 

@@ -71,11 +71,11 @@ def test_a_click_on_the_map_chooses_that_image(lab_with_model):
 
 def test_the_last_drawing_is_on_the_page_and_on_the_map(lab_with_model):
     at = app().run()
-    at.switch_page("pages/draw.py")
+    at.switch_page("app_pages/draw.py")
     at.session_state["canvas_0"] = canvas_state(drawn_digit([[(140, 40), (140, 240)]], width=22))
     at.run()
     assert at.metric[0].value == "1"
-    at.switch_page("pages/inside.py").run()
+    at.switch_page("app_pages/inside.py").run()
     assert not at.exception, at.exception
     assert at.radio(key="inside_source").options == ["A test image", "Your last drawing"]
     points, drawing = map_tables(at)  # the drawing's marker: a layer of its own
@@ -87,7 +87,7 @@ def test_the_last_drawing_is_on_the_page_and_on_the_map(lab_with_model):
 
 def test_draw_shows_why_and_why_not(lab_with_model):
     at = app().run()
-    at.switch_page("pages/draw.py")
+    at.switch_page("app_pages/draw.py")
     at.session_state["canvas_0"] = canvas_state(drawn_digit([[(140, 40), (140, 240)]], width=22))
     at.run()
     heat = at.get("html")[1].proto.body
@@ -103,7 +103,7 @@ def test_draw_shows_why_and_why_not(lab_with_model):
 def test_a_cnn_gets_grad_cam_and_feature_maps(lab_dir):
     import keras
 
-    from model import store
+    from model.lab import store
 
     keras.utils.set_random_seed(0)
     model = tiny_model(inputs=(28, 28, 1), extra=lambda x: keras.layers.Conv2D(4, 3, activation="relu")(x))

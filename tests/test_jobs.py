@@ -1,4 +1,4 @@
-"""Background jobs (model.jobs) with real job processes: a training runs to
+"""Background jobs (model.lab.jobs) with real job processes: a training runs to
 its end in its own process, the same work is queued once, the queue is
 bounded, Cancel and the time budget stop a running job and leave no half-made
 run, a crashed job is reported, a job whose server died is reported as
@@ -12,12 +12,13 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from model import db, jobs, store
-from model.config import TrainConfig
-from model.limits import DEMO, LOCAL
+from model.lab import db, jobs, store
+from model.lab.limits import DEMO, LOCAL
+from model.training.config import TrainConfig
 
 QUICK = TrainConfig(epochs=1, batch_size=256, learning_rate=0.1)  # about 2 s of training
 LONG = TrainConfig(epochs=200, batch_size=32)  # far longer than any test waits
@@ -44,7 +45,10 @@ def test_a_training_job_runs_in_its_own_process_to_its_end(lab_dir):
     assert job.status == "queued" and job.position == 1
     runner = jobs.Runner(lab_dir, workers=1, limits=LOCAL)
     running = drive(runner, job.id, lambda j: j.status == "running")
-    assert runner.running[job.id][0].pid != os.getpid()
+    child = runner.running[job.id][0].pid
+    command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+    assert b"model.lab.jobs" in command and str(job.id).encode() in command, command  # the job's own process
+    assert int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1]) == os.getpid()
     done = drive(runner, job.id, over)
     assert done.status == "done", done.message
     assert done.result["run"] == QUICK.key() and done.result["metrics"]["test_accuracy"] > 0.85

@@ -8,15 +8,15 @@ from __future__ import annotations
 import base64
 import io
 import json
-from pathlib import Path
-
 import time
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, drawn_digit
 from PIL import Image
 from streamlit.testing.v1 import AppTest
-from model.config import PRESETS
+
+from model.training.config import PRESETS
 
 TIMEOUT = 240  # training the default model takes 10 to 40 s on two cores
 
@@ -27,7 +27,7 @@ def app() -> AppTest:
 
 def open_page(page: str) -> AppTest:
     at = app().run()
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -144,7 +144,7 @@ def test_draw_empty_canvas_gives_a_hint(lab_with_model):
 
 def test_draw_reads_an_injected_drawing(lab_with_model):
     at = app().run()
-    at.switch_page("pages/draw.py")
+    at.switch_page("app_pages/draw.py")
     one = drawn_digit([[(140, 40), (140, 240)]], width=22)
     at.session_state["canvas_0"] = canvas_state(one)
     at.run()
@@ -159,7 +159,7 @@ def test_draw_reads_an_injected_drawing(lab_with_model):
 
 def test_draw_a_dot_is_refused_with_a_message(lab_with_model):
     at = app().run()
-    at.switch_page("pages/draw.py")
+    at.switch_page("app_pages/draw.py")
     at.session_state["canvas_0"] = canvas_state(drawn_digit([[(140, 140), (141, 141)]], width=8))
     at.run()
     assert not at.exception
@@ -169,7 +169,7 @@ def test_draw_a_dot_is_refused_with_a_message(lab_with_model):
 
 def test_draw_clear_resets_the_canvas(lab_with_model):
     at = app().run()
-    at.switch_page("pages/draw.py")
+    at.switch_page("app_pages/draw.py")
     at.session_state["canvas_0"] = canvas_state(drawn_digit([[(140, 40), (140, 240)]], width=22))
     at.run()
     assert at.metric
@@ -193,7 +193,7 @@ def test_no_model_training_from_the_draw_page(lab_dir, default_run, monkeypatch)
     (the classic recipe stands in for the starter preset)."""
     import shutil
 
-    from model import jobs
+    from model.lab import jobs
 
     monkeypatch.setattr(jobs, "WARMUP_PRESET", "classic")
     shutil.copytree(default_run.path.parent / "models", lab_dir / "models")
@@ -207,8 +207,8 @@ def test_no_model_training_from_the_draw_page(lab_dir, default_run, monkeypatch)
 def test_an_empty_lab_trains_its_starter_model_by_itself(lab_dir, monkeypatch):
     """No model and no button pressed: the Draw page says it is getting ready,
     a background job trains the starter preset once, then the canvas is there."""
-    from model import jobs
-    from model.config import TrainConfig
+    from model.lab import jobs
+    from model.training.config import TrainConfig
 
     monkeypatch.setenv("MNIST_LAB_WARMUP", "1")
     monkeypatch.setattr(jobs, "WARMUP_PRESET", "quick")
@@ -231,7 +231,7 @@ def test_choosing_a_preset_fills_the_widgets(lab_dir):
 
 
 def test_evaluate_compares_two_kept_models(lab_with_model, default_run):
-    from model.registry import import_model
+    from model.lab.registry import import_model
 
     meta = import_model(default_run.path.read_bytes(), "copy.h5", max_bytes=10**8)
     at = open_page("evaluate")
@@ -267,7 +267,7 @@ def test_a_pinned_demo_model_is_what_every_visitor_draws_with(lab_dir, default_r
     """The owner's own file: no starter model is trained, and the Draw page reads with it."""
     import shutil
 
-    from model import jobs
+    from model.lab import jobs
 
     pinned = lab_dir / "owner.h5"
     shutil.copy(default_run.path, pinned)
@@ -281,7 +281,7 @@ def test_a_pinned_demo_model_is_what_every_visitor_draws_with(lab_dir, default_r
 
 
 def test_an_error_in_a_page_is_one_line_not_a_traceback(lab_with_model, monkeypatch):
-    from model import evaluate
+    from model.serving import evaluate
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire\nTraceback (most recent call last): ...")

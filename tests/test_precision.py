@@ -1,5 +1,5 @@
 """Training in bfloat16 (``TrainConfig.precision``) and pen-like augmentation
-(``TrainConfig.stroke_augment``, ``model.augment``): what they change while
+(``TrainConfig.stroke_augment``, ``model.data.augment``): what they change while
 training, and that what comes out is an ordinary float32 Keras model."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from model.config import PRESETS, TrainConfig
-from model.train import fit, make_dataset
+from model.training.config import PRESETS, TrainConfig
+from model.training.fit import fit, make_dataset
 
 BF16_CNN = dataclasses.replace(PRESETS["strong-cnn"], precision="bfloat16", epochs=1, batch_size=256,
                                augment=0.0, stroke_augment=0.5)
@@ -24,7 +24,7 @@ def bf16_fit(small_mnist):
 def test_a_bfloat16_training_gives_a_float32_model(bf16_fit, small_mnist, tmp_path):
     import keras
 
-    from model.architectures import build_model
+    from model.training.architectures import build_model
 
     model, history = bf16_fit
     assert history["loss"][-1] < 2.3
@@ -67,7 +67,7 @@ def test_every_preset_trains_on_a_subset(name, small_mnist):
     """Each preset as it is on this machine (bfloat16 where the CPU has it),
     one epoch on 2,000 images: it learns, and comes back as a float32 model
     (the full runs are bench.presets')."""
-    from model.predict import predict_batch
+    from model.serving.predict import predict_batch
 
     model, history = fit(dataclasses.replace(PRESETS[name], epochs=1), small_mnist[0])
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}

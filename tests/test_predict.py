@@ -1,14 +1,14 @@
-"""model.predict: open a saved digit classifier safely, and read digits with it."""
+"""model.serving.predict: open a saved digit classifier safely, and read digits with it."""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
 import pytest
-
 from conftest import tiny_model
 
-from model.predict import InvalidModelError, load_classifier, predict_batch, predict_proba
+from model.serving.contract import InvalidModelError
+from model.serving.predict import load_classifier, predict_batch, predict_proba
 
 
 def test_error_is_a_value_error():

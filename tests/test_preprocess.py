@@ -1,4 +1,4 @@
-"""model.preprocess: MNIST arrays to model inputs, and canvas drawings to
+"""model.data.preprocess: MNIST arrays to model inputs, and canvas drawings to
 MNIST-style 28x28 digits (crop, longer side 20 px, centre of mass centred)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from conftest import drawn_digit
 from PIL import Image
 
-from model.preprocess import (
+from model.data.preprocess import (
     DrawingError,
     DrawingTooSmallError,
     EmptyDrawingError,
@@ -212,7 +212,7 @@ def test_upscaled_mnist_digits_are_still_read_the_same(mnist, default_run):
 def test_advice_for_a_small_or_off_centre_drawing_but_not_for_a_good_one():
     from conftest import drawn_digit
 
-    from model.preprocess import drawing_advice
+    from model.data.preprocess import drawing_advice
 
     good = drawn_digit([[(140, 40), (140, 240)]], width=22)  # a 1 down the middle
     small = drawn_digit([[(40, 30), (40, 90)]], width=10)  # 70 px high, in a corner
@@ -226,7 +226,7 @@ def test_advice_for_a_small_or_off_centre_drawing_but_not_for_a_good_one():
 # --- stroke width ------------------------------------------------------------
 
 def test_stroke_width_measures_a_bar():
-    from model.preprocess import stroke_width
+    from model.data.preprocess import stroke_width
 
     bar = np.zeros((200, 200), bool)
     bar[20:180, 90:110] = True  # 20 pixels wide
@@ -237,7 +237,7 @@ def test_stroke_width_measures_a_bar():
 def test_pen_width_no_longer_matters(strokes):
     """The same strokes drawn with a thin pen, a middle one and a thick one
     reach the model as (nearly) the same digit, at MNIST's stroke width."""
-    from model.preprocess import MNIST_STROKE_WIDTH, stroke_width
+    from model.data.preprocess import MNIST_STROKE_WIDTH, stroke_width
 
     thin, middle, thick = (canvas_to_mnist(drawn_digit(strokes, width=w)) for w in (5, 18, 40))
     for other in (thin, thick):
@@ -253,14 +253,14 @@ def test_pen_width_no_longer_matters(strokes):
 
 def test_mnist_slants_are_what_the_constant_says(mnist):
     """MNIST_SLANTS is MNIST's 5th and 95th percentile of ``slant``."""
-    from model.preprocess import MNIST_SLANTS, slant
+    from model.data.preprocess import MNIST_SLANTS, slant
 
     slants = slant(scale_images(mnist[0][0][:5000]))
     assert np.percentile(slants, [5, 95]) == pytest.approx(MNIST_SLANTS, abs=0.01)
 
 
 def test_slant_of_a_leaning_bar():
-    from model.preprocess import slant
+    from model.data.preprocess import slant
 
     bar = gray_of(drawn_digit([[(100, 40), (200, 240)]], width=12)).astype(np.float32) / 255
     assert float(slant(bar)) == pytest.approx(0.5, abs=0.03)  # 100 across for 200 down
@@ -272,7 +272,7 @@ def test_slant_of_a_leaning_bar():
 @pytest.mark.parametrize("line, edge", [([(80, 40), (200, 240)], 1), ([(230, 40), (50, 240)], 0)],
                          ids=["leaning left", "leaning right"])
 def test_a_steep_slant_is_sheared_to_the_edge_of_mnists(line, edge):
-    from model.preprocess import MNIST_SLANTS, slant
+    from model.data.preprocess import MNIST_SLANTS, slant
 
     drawing = drawn_digit([line], width=18)
     raw = canvas_to_mnist(drawing, normalize_slant=False)
@@ -291,7 +291,7 @@ def test_a_slant_within_mnists_is_left_as_drawn(strokes):
 def test_a_flat_stroke_is_not_stood_up():
     """A tilted dash has a huge slant (dx/dy): straightened by MAX_SHEAR at
     most, it stays a wide stroke."""
-    from model.preprocess import slant
+    from model.data.preprocess import slant
 
     dash = drawn_digit([[(40, 130), (240, 150)]], width=14)
     assert float(slant(gray_of(dash).astype(np.float32))) > 5

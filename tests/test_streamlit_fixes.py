@@ -1,22 +1,45 @@
-"""The two work-arounds of Streamlit internals (pages/streamlit_fixes.py)
-patch private names. If a Streamlit upgrade renames or removes them, these
-tests fail loudly, so the work-arounds are rechecked instead of silently
-doing nothing."""
+"""The work-around of a Streamlit internal (app_pages/streamlit_fixes.py)
+replaces a private function. If a Streamlit upgrade renames it, stops
+calling it, or it no longer clears Keras' state, these tests fail, so the
+work-around is rechecked instead of silently doing nothing or harm."""
 
 from __future__ import annotations
 
+import inspect
 
-def test_streamlit_still_has_the_clean_up_hook_we_replace():
+
+def _streamlits_own_clean_up():
     from streamlit.runtime.scriptrunner import script_runner
 
-    import pages.streamlit_fixes  # noqa: F401  (patches on import)
-
-    assert script_runner._clean_problem_modules.__name__ == "close_pyplot_figures"
-    source = script_runner.ScriptRunner._run_script.__code__.co_names
-    assert "_clean_problem_modules" in source, "Streamlit no longer calls _clean_problem_modules after a run"
+    current = script_runner._clean_problem_modules
+    return getattr(current, "replaced", current)
 
 
-def test_streamlit_still_has_the_pages_directory_flag_we_clear():
-    from streamlit.runtime.pages_manager import PagesManager
+def test_streamlit_still_clears_keras_after_every_run_with_the_function_we_replace():
+    from streamlit.runtime.scriptrunner import script_runner
 
-    assert isinstance(PagesManager.uses_pages_directory, (bool, type(None)))
+    original = _streamlits_own_clean_up()
+    assert original.__name__ == "_clean_problem_modules"
+    assert "clear_session" in inspect.getsource(original), "Streamlit no longer clears Keras: drop the work-around"
+    assert "_clean_problem_modules" in script_runner.ScriptRunner._run_script.__code__.co_names, \
+        "Streamlit no longer calls _clean_problem_modules after a run"
+
+
+def test_the_replacement_keeps_keras_state_and_the_original_would_not():
+    import keras
+    from streamlit.runtime.scriptrunner import script_runner
+
+    from app_pages.streamlit_fixes import keep_keras_state_between_reruns
+
+    keep_keras_state_between_reruns()
+    keep_keras_state_between_reruns()  # idempotent: the original is kept once
+    assert _streamlits_own_clean_up().__name__ == "_clean_problem_modules"
+
+    def next_auto_name() -> str:
+        return keras.layers.Dense(1).name
+
+    first = next_auto_name()
+    script_runner._clean_problem_modules()  # what Streamlit runs after each script run
+    assert next_auto_name() != first, "the replacement cleared Keras' global state"
+    _streamlits_own_clean_up()()
+    assert next_auto_name() == "dense", "Streamlit's own clean-up no longer resets Keras' state"

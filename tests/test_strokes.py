@@ -7,9 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from model.predict import predict_batch
-from model.preprocess import canvas_to_mnist
-from model.strokes import (
+from model.data.preprocess import canvas_to_mnist
+from model.data.strokes import (
     HELD_OUT,
     SLANTS,
     WIDTHS,
@@ -19,6 +18,7 @@ from model.strokes import (
     render,
     uniform,
 )
+from model.serving.predict import predict_batch
 
 # Training's augmentation thickens or thins strokes by about 1 px at 28x28:
 # at most 10 canvas px either way of the standard 10-28.

@@ -1,4 +1,4 @@
-"""model.train: the networks that fit() builds and trains, and train()'s files,
+"""model.training.fit: the networks that fit() builds and trains, and train()'s files,
 registry and cache. The full default training runs once, in default_run."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import keras
 import numpy as np
 import pytest
 
-from model import store
-from model.config import TrainConfig
-from model.train import fit, train
+from model.lab import store
+from model.lab.runs import train
+from model.training.config import TrainConfig
+from model.training.fit import fit
 
 TINY = TrainConfig(epochs=1, batch_size=512, hidden_units=(16,))
 
@@ -98,7 +99,7 @@ def test_same_config_and_seed_give_identical_weights(small_mnist):
 
 
 def test_cnn_blocks_batch_norm_and_dropout_are_built():
-    from model.architectures import build_model
+    from model.training.architectures import build_model
 
     config = TrainConfig(architecture="cnn", conv_filters=(4, 8, 8), convs_per_block=2, hidden_units=(16,),
                          batch_norm=True, dropout=0.3)
@@ -116,7 +117,7 @@ def test_fused_batch_normalization_is_keras_batch_normalization():
     training, and the same code in inference."""
     import tensorflow as tf
 
-    from model.architectures import FusedBatchNormalization
+    from model.training.architectures import FusedBatchNormalization
 
     x = tf.constant(np.random.default_rng(0).normal(2, 3, (8, 5, 5, 4)).astype(np.float32))
     reference, fused = keras.layers.BatchNormalization(), FusedBatchNormalization()
@@ -139,7 +140,7 @@ def test_fit_returns_keras_batch_normalization_that_saves_and_loads_as_plain_ker
     """Trained with the fused kernel, returned with Keras' own layer: plain
     ``model.save`` writes a file that ``load_classifier`` opens, and it
     computes what was trained."""
-    from model.predict import load_classifier
+    from model.serving.predict import load_classifier
 
     config = TrainConfig(architecture="cnn", conv_filters=(4,), hidden_units=(8,), batch_norm=True,
                          augment=0.5, epochs=1, batch_size=256)
@@ -162,7 +163,7 @@ def test_fit_returns_keras_batch_normalization_that_saves_and_loads_as_plain_ker
     {"conv_filters": (4, 4, 4), "kernel_size": 5, "padding": "same", "convs_per_block": 2},
 ], ids=["lenet", "3 convs a block", "3 valid blocks", "same"])
 def test_feature_map_size_is_what_keras_builds(kwargs):
-    from model.architectures import build_model
+    from model.training.architectures import build_model
 
     config = TrainConfig(architecture="cnn", hidden_units=(), **kwargs)
     model = build_model(config)
@@ -256,7 +257,7 @@ def test_cnn_takes_images(trained):
 
 
 def test_label_smoothing_changes_the_training_loss_not_the_test_loss(trained, small_mnist):
-    from model.evaluate import test_metrics
+    from model.serving.evaluate import test_metrics
 
     config, model, history, x = trained("adam-cosine-cnn")
     assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
@@ -267,7 +268,7 @@ def test_label_smoothing_changes_the_training_loss_not_the_test_loss(trained, sm
 
 
 def test_augmentation_distorts_training_batches_not_the_model(trained, small_mnist):
-    from model.train import make_dataset
+    from model.training.fit import make_dataset
 
     config, model, history, x = trained("rmsprop-cosine-augment")
     assert model.input_shape == (None, 784)
@@ -289,7 +290,7 @@ def test_training_batches_are_each_epoch_a_new_order_of_all_images_without_autot
     """make_dataset with a seed: every epoch all images once, in an order of
     its own, the same orders for the same seed; tf.data's autotuning off
     (with it, some epochs ran on one core: bench.speed)."""
-    from model.train import make_dataset
+    from model.training.fit import make_dataset
 
     x = np.arange(100, dtype=np.float32).reshape(100, 1)
     y = np.arange(100) % 10

@@ -1,7 +1,7 @@
-"""Hyperparameter search (model.tune): a tiny KerasTuner search on 3,000
+"""Hyperparameter search (model.training.tune): a tiny KerasTuner search on 3,000
 images, its table, best config and best model (plain Keras layers, loadable);
 resuming it; the search space, bounded by TrainConfig's own validation; the
-command line (model.tune_cli) and its one-line refusals."""
+command line (model.cli.tune) and its one-line refusals."""
 
 from __future__ import annotations
 
@@ -14,9 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.config import ConfigError, TrainConfig
-from model.tune import (SearchSpace, TuningError, check_space, config_from_values, format_table, search,
-                        train_command)
+from model.lab.tuning import search
+from model.training.config import ConfigError, TrainConfig
+from model.training.tune import (
+    SearchSpace,
+    TuningError,
+    check_space,
+    config_from_values,
+    format_table,
+    train_command,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 N_IMAGES = 3000
@@ -78,7 +85,7 @@ def test_best_config_is_a_valid_train_config(tiny_search):
 
 
 def test_best_model_predicts_probabilities_and_was_scored_on_held_out_data(tiny_search, mnist):
-    from model.predict import predict_batch
+    from model.serving.predict import predict_batch
 
     result, _, _ = tiny_search
     (x, y), (x_test, _) = mnist
@@ -96,7 +103,7 @@ def test_best_model_is_plain_keras_and_loads_back(tiny_search, mnist, tmp_path):
     """Trained with the fused batch norm, returned with Keras' own layer."""
     import keras
 
-    from model.predict import load_classifier, predict_batch
+    from model.serving.predict import load_classifier, predict_batch
 
     model = tiny_search[0].best_model
     norms = [type(layer) for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
@@ -176,11 +183,11 @@ def test_search_space_declares_conditional_hyperparameters():
 
 
 def test_train_command_trains_the_same_config():
-    from model.train import parse_args
+    from model.cli.train import parse_args
 
     config = TrainConfig(architecture="cnn", conv_filters=(16, 32), hidden_units=(), optimizer="sgd",
                          momentum=0.9, learning_rate=0.0123, batch_norm=True, dropout=0.25, epochs=4)
-    argv = shlex.split(train_command(config))[3:]
+    argv = shlex.split(train_command(config))[4:]  # after "python -m model train"
     args = parse_args(argv)
     for flag in ("out", "quiet", "verbose"):
         args.pop(flag)
@@ -191,7 +198,7 @@ def test_train_command_trains_the_same_config():
                                   ["--learning-rate", "0.1,0.001"], ["--subset", "5"]])
 def test_cli_rejects_bad_input_in_one_line(argv, tmp_path):
     env = {**os.environ, "MNIST_LAB_DIR": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "model.tune", *argv], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "model", "tune", *argv], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     lines = proc.stderr.splitlines()  # the whole of stderr: one line
@@ -201,7 +208,7 @@ def test_cli_rejects_bad_input_in_one_line(argv, tmp_path):
 
 def test_cli_searches_and_prints_the_table_and_the_train_command(tmp_path):
     env = {**os.environ, "MNIST_LAB_DIR": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "model.tune", "--trials", "2", "--epochs", "1", "--subset", "500",
+    proc = subprocess.run([sys.executable, "-m", "model", "tune", "--trials", "2", "--epochs", "1", "--subset", "500",
                            "--architectures", "mlp", "--hidden-units", "8,16", "--batch-sizes", "256"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -213,4 +220,4 @@ def test_cli_searches_and_prints_the_table_and_the_train_command(tmp_path):
     rows = out[header + 1:header + 3]
     assert [row.split()[0].endswith("*") for row in rows].count(True) == 1  # the best trial, marked
     command = next(line for line in out if line.startswith("train it on all the data: "))
-    assert command.split(": ", 1)[1].startswith("python -m model.train ")
+    assert command.split(": ", 1)[1].startswith("python -m model train ")

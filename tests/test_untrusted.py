@@ -13,13 +13,13 @@ import pytest
 from conftest import tiny_model
 
 from bench import hostile_uploads as hostile
-from model import sandbox, store
-from model.architectures import build_model, with_keras_layers
-from model.config import PRESETS
-from model.limits import LOCAL
-from model.predict import InvalidModelError
-from model.registry import import_model
-from model.untrusted import MAX_ACTIVATION, MAX_PARAMETERS, check_file
+from model.lab import sandbox, store
+from model.lab.limits import LOCAL
+from model.lab.registry import import_model
+from model.serving.contract import InvalidModelError
+from model.serving.untrusted import MAX_ACTIVATION, MAX_PARAMETERS, check_file
+from model.training.architectures import build_model, with_keras_layers
+from model.training.config import PRESETS
 
 GROWTH_LIMIT_MIB = 300
 SECONDS_LIMIT = 60

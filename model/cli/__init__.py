@@ -2,8 +2,8 @@
 one line ``error: ...`` on stderr and a non-zero exit status, never argparse's
 usage dump or a traceback.
 
-    python -m model.train --epochs x       # error: argument --epochs: invalid int value: 'x' (see --help)
-    python -m model.evaluate missing.h5    # error: no model file at missing.h5
+    python -m model train --epochs x       # error: argument --epochs: invalid int value: 'x' (see --help)
+    python -m model evaluate missing.h5    # error: no model file at missing.h5
 
 Exit status 2 is bad input (a flag, a value, a config); 1 is a failure while
 running (a model file that is no classifier, a training that broke).
@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator
 from typing import NoReturn
 
-from model.config import ConfigError, parse_sizes
+from model.training.config import ConfigError, parse_sizes
 
 BAD_INPUT = 2
 FAILED = 1

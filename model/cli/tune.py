@@ -1,10 +1,10 @@
 """The command line of the hyperparameter search (the search itself is
-``model.tune``): flags to a ``SearchSpace``, progress as trials finish, the
+``model.training.tune``): flags to a ``SearchSpace``, progress as trials finish, the
 results table with the best trial marked, and the command that trains it.
 
-    python -m model.tune --trials 5 --epochs 2                  # MLPs and CNNs
-    python -m model.tune --trials 8 --epochs 1 --architectures mlp --subset 10000
-    python -m model.tune --trials 10 --optimizers adam --learning-rate 3e-4,3e-3 --batch-sizes 64,128
+    python -m model tune --trials 5 --epochs 2                  # MLPs and CNNs
+    python -m model tune --trials 8 --epochs 1 --architectures mlp --subset 10000
+    python -m model tune --trials 10 --optimizers adam --learning-rate 3e-4,3e-3 --batch-sizes 64,128
 
 Bad input is one line ``error: ...`` on stderr (``model.cli``), exit status 2.
 """
@@ -19,11 +19,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from model.cli import (FAILED, Parser, fail, float_range, positive_int, sizes_argument, start_tensorflow,
-                       words)
-from model.config import PRESETS, TRAIN_SIZE, ConfigError, TrainConfig
-from model.tune import (MIN_IMAGES, OBJECTIVE, SearchSpace, check_space, config_from_values, decode_layers,
-                        encode_layers, format_table, search, train_command)
+from model.cli import (
+    FAILED,
+    Parser,
+    fail,
+    float_range,
+    positive_int,
+    sizes_argument,
+    start_tensorflow,
+    words,
+)
+from model.lab.tuning import search
+from model.training.config import PRESETS, TRAIN_SIZE, ConfigError, TrainConfig
+from model.training.tune import (
+    MIN_IMAGES,
+    OBJECTIVE,
+    SearchSpace,
+    check_space,
+    config_from_values,
+    decode_layers,
+    encode_layers,
+    format_table,
+    train_command,
+)
 
 
 def layer_choices(text: str) -> tuple[tuple[int, ...], ...]:
@@ -38,9 +56,9 @@ def layer_choices(text: str) -> tuple[tuple[int, ...], ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     d = SearchSpace()
-    p = Parser(prog="python -m model.tune",
+    p = Parser(prog="python -m model tune",
                description="Search hyperparameters with KerasTuner on MNIST's training set (never the test "
-                           "set); print every trial and the best config, ready for python -m model.train.")
+                           "set); print every trial and the best config, ready for python -m model train.")
     p.add_argument("--trials", type=positive_int, default=5, help="how many trials (default 5)")
     p.add_argument("--epochs", type=positive_int, default=2, help="epochs a trial (default 2)")
     p.add_argument("--architectures", type=words, default=d.architectures, metavar="A,B",
@@ -89,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         start_tensorflow(verbose=args.verbose)
-        from model.data import load_mnist
+        from model.data.mnist import load_mnist
 
         data = load_mnist()[0]
         if args.subset is not None:

@@ -1,11 +1,11 @@
 """Training-time distortions of digit batches: where a digit sits and how a
 pen and a hand drew it, each image anew every epoch.
 
-    from model.augment import distortion
+    from model.data.augment import distortion
     distort = distortion(placement=0.6, pen=0.5, seed=0)
     distorted = distort(images)        # float (N, 28, 28, 1) in [0, 1]
 
-``model.train.make_dataset`` calls it on every batch, in the input pipeline.
+``model.training.fit.make_dataset`` calls it on every batch, in the input pipeline.
 
 Two strengths, each 0 (off) to 1:
 

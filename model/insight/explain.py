@@ -1,7 +1,7 @@
 """See inside a digit classifier: which pixels made it say what it said, what
 each layer computes, and where each image sits in the network's own space.
 
-    python -m model.explain mnist_model.h5 --image 0       # writes explain-0.png
+    python -m model explain mnist_model.h5 --image 0       # writes explain-0.png
 
 People use the lab to understand what a network learns, on their own
 drawings, for any model the lab holds (MLP or CNN, trained here or uploaded),
@@ -21,9 +21,6 @@ so everything here works from the Keras model alone, layer by layer:
 - ``fit_embedding`` / ``embedding`` and ``place``: the penultimate layer's
   outputs mapped to 2-D with scikit-learn's PCA or t-SNE, and a new image (a
   drawing) put on an existing map.
-- ``heat_map`` and ``mosaic``: the pictures of all that as small uint8
-  images, for PNG data URLs (no Matplotlib on the Draw page: every stroke
-  reruns it).
 
 Traced functions are kept on the model object, as ``model.predict`` does,
 so a model pays for its tracing once.
@@ -31,17 +28,16 @@ so a model pays for its tracing once.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from model.serving.contract import model_inputs
+
 DEFAULT_STEPS = 64
 METHODS = ("pca", "tsne")
 TSNE_NEIGHBOURS = 5  # feature-space neighbours averaged to place a new image on a t-SNE map
-RED, BLUE = np.array([214, 39, 40], np.float32), np.array([31, 119, 180], np.float32)
 
 
 class NoConvolutionError(ValueError):
@@ -69,7 +65,7 @@ def _image(image: np.ndarray) -> np.ndarray:
 
 
 def _target(model, image: np.ndarray, target: int | None) -> int:
-    from model.predict import predict_proba
+    from model.serving.predict import predict_proba
 
     if target is None:
         return int(predict_proba(model, image).argmax())
@@ -192,7 +188,7 @@ def layer_outputs(model, image: np.ndarray) -> dict[str, np.ndarray]:
         return [layer.name for layer in layers], keras.Model(model.inputs[0], [layer.output for layer in layers])
 
     names, inner = _cached(model, "_mnist_lab_layers", make)
-    x = _image(image).reshape((1, *model.input_shape[1:]))
+    x = model_inputs(_image(image)[None], model.input_shape[1:])
     outputs = inner(x, training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     return {name: np.asarray(out)[0] for name, out in zip(names, outputs)}
@@ -242,8 +238,6 @@ def _penultimate(model):
 
 def features(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """The penultimate layer's outputs (N, d) for uint8 or float images (N, 28, 28)."""
-    from model.train import model_inputs
-
     x = model_inputs(np.asarray(images), model.input_shape[1:])
     fn = _penultimate(model)
     out = [np.asarray(fn(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
@@ -309,137 +303,6 @@ def knn_accuracy(coords: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
     return float((predicted == labels).mean())
 
 
-# --- pictures --------------------------------------------------------------------
-
-
-def _enlarge(rgb: np.ndarray, scale: int) -> np.ndarray:
-    return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
-
-
-def heat_map(image: np.ndarray, attribution: np.ndarray, scale: int = 8, signed: bool = True) -> np.ndarray:
-    """The image in grey with ``attribution`` over it, uint8 RGB (28*scale,
-    28*scale, 3): red where a pixel speaks for the digit, blue against, the
-    stronger the more opaque. Unsigned maps (Grad-CAM) are red only."""
-    grey = (np.clip(_image(image), 0, 1) * 0.55 * 255)[..., None].repeat(3, axis=2)
-    a = np.asarray(attribution, dtype=np.float32).reshape(28, 28)
-    peak = float(np.abs(a).max()) or 1.0
-    strength = np.clip(np.abs(a) / peak, 0, 1)[..., None] ** 0.7
-    colour = np.where((a >= 0)[..., None] | (not signed), RED, BLUE)
-    rgb = grey * (1 - strength) + colour * strength
-    return _enlarge(np.round(rgb).astype(np.uint8), scale)
-
-
-def diverging(values: np.ndarray) -> np.ndarray:
-    """Signed values as uint8 RGB: red positive, blue negative, white zero,
-    scaled by the largest magnitude (weights of a layer)."""
-    v = np.asarray(values, dtype=np.float32)
-    peak = float(np.abs(v).max()) or 1.0
-    t = np.clip(v / peak, -1, 1)[..., None]
-    white = np.float32(255)
-    rgb = np.where(t >= 0, white + (RED - white) * t, white + (BLUE - white) * -t)
-    return np.round(rgb).astype(np.uint8)
-
-
-def mosaic(images: np.ndarray, columns: int = 16, scale: int = 3, gap: int = 2, signed: bool = True) -> np.ndarray:
-    """Small images (n, h, w) in a grid, uint8 RGB, each scaled by its own
-    peak: weights in a diverging red/blue (``signed``), feature maps in grey
-    (white = strongest)."""
-    images = np.asarray(images, dtype=np.float32)
-    n, h, w = images.shape
-    columns = max(1, min(columns, n))
-    rows = -(-n // columns)
-    cell_h, cell_w = h * scale + gap, w * scale + gap
-    out = np.full((rows * cell_h - gap, columns * cell_w - gap, 3), 255, np.uint8)
-    for i, im in enumerate(images):
-        if signed:
-            rgb = diverging(im)
-        else:
-            peak = float(im.max()) or 1.0
-            rgb = np.round(np.clip(im / peak, 0, 1) * 255).astype(np.uint8)[..., None].repeat(3, axis=2)
-        r, c = divmod(i, columns)
-        out[r * cell_h:r * cell_h + h * scale, c * cell_w:c * cell_w + w * scale] = _enlarge(rgb, scale)
-    return out
-
-
 def feature_maps(output: np.ndarray) -> np.ndarray:
     """A layer's (h, w, channels) output as channel images (channels, h, w)."""
     return np.moveaxis(np.asarray(output), -1, 0)
-
-
-# --- command line ------------------------------------------------------------------
-
-
-def report_figure(model, image: np.ndarray, label: int | None = None):
-    """One Matplotlib figure: the image, its attribution (and Grad-CAM for a
-    CNN), the probabilities, and every layer's output."""
-    from matplotlib.figure import Figure
-
-    from model.predict import predict_proba
-
-    probs = predict_proba(model, image)
-    digit = int(probs.argmax())
-    outputs = layer_outputs(model, image)
-    cnn = bool(conv_layers(model))
-    rows = 1 + len(outputs)
-    fig = Figure(figsize=(10, 2.4 * rows), layout="constrained")
-    top = fig.add_gridspec(rows, 4)
-    panels = [("input", image, "gray"), ("integrated gradients", heat_map(image, integrated_gradients(model, image)),
-                                         None)]
-    if cnn:
-        panels.append(("Grad-CAM", heat_map(image, grad_cam(model, image), signed=False), None))
-    for i, (title, picture, cmap) in enumerate(panels):
-        ax = fig.add_subplot(top[0, i])
-        ax.imshow(picture, cmap=cmap, interpolation="nearest")
-        ax.set_title(title, fontsize=9)
-        ax.set_axis_off()
-    ax = fig.add_subplot(top[0, len(panels):])
-    ax.bar(range(10), probs, color=["#1a7f37" if d == digit else "#57606a" for d in range(10)])
-    ax.set_xticks(range(10))
-    ax.set_ylim(0, 1)
-    ax.set_title(f"predicted {digit}" + ("" if label is None else f", true {label}"), fontsize=9)
-    for row, (name, out) in enumerate(outputs.items(), start=1):
-        ax = fig.add_subplot(top[row, :])
-        if out.ndim == 3:
-            ax.imshow(mosaic(feature_maps(out), columns=32, scale=2, signed=False), interpolation="nearest")
-            ax.set_axis_off()
-        else:
-            ax.bar(range(out.size), out.ravel(), width=1.0, color="#57606a")
-            ax.set_xlim(-0.5, out.size - 0.5)
-        ax.set_title(f"{name} {tuple(out.shape)}", fontsize=9, loc="left")
-    return fig
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from model.cli import BAD_INPUT, FAILED, Parser, fail, start_tensorflow
-
-    parser = Parser(prog="python -m model.explain", description=__doc__.split("\n")[0])
-    parser.add_argument("path", help="a .h5 or .keras model file")
-    parser.add_argument("--image", type=int, default=0, help="index of an MNIST test image (0-9999; default 0)")
-    parser.add_argument("--out", help="the PNG to write (default explain-N.png)")
-    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log messages")
-    args = parser.parse_args(argv)
-    if not 0 <= args.image < 10_000:
-        return fail(f"--image must be between 0 and 9999, got {args.image}", BAD_INPUT)
-    out = args.out or f"explain-{args.image}.png"
-    if not out.lower().endswith(".png"):
-        return fail(f"--out must name a .png file, got {out}", BAD_INPUT)
-    from model.data import DataUnavailableError, load_mnist
-    from model.predict import InvalidModelError, load_classifier
-    from model.preprocess import scale_images
-
-    try:
-        start_tensorflow(verbose=args.verbose)
-        model = load_classifier(args.path)
-        _, (x_test, y_test) = load_mnist()
-        image = scale_images(x_test[args.image:args.image + 1])[0]
-        report_figure(model, image, int(y_test[args.image])).savefig(out, dpi=80)
-    except (InvalidModelError, DataUnavailableError, UnsupportedModelError) as exc:
-        return fail(exc, FAILED)
-    except Exception as exc:  # one line, never a traceback
-        return fail(f"the explanation failed: {exc}", FAILED)
-    print(f"wrote {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,64 +7,20 @@ memory stays flat however often a page reruns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from matplotlib.figure import Figure
 
+from model.insight.explain import (
+    conv_layers,
+    feature_maps,
+    grad_cam,
+    integrated_gradients,
+    layer_outputs,
+)
+from model.insight.pictures import heat_map, mosaic
+from model.serving.predict import predict_proba
+
 RIGHT, WRONG, NEUTRAL = "#1a7f37", "#cf222e", "#57606a"
-
-
-def digit_grid(images: np.ndarray, predicted: Sequence[int], true: Sequence[int],
-               columns: int = 5, title: str | None = None, numbered: bool = False,
-               other: Sequence[int] | None = None) -> Figure:
-    """Images in a grid, each titled "pred P / true T", green when right, red
-    when wrong (the title's words carry the same news for those who can't
-    tell the colours apart); ``numbered``: "#1" ... before each title;
-    ``other``: a second model's predictions, titled "A 7 · B 9 / true 9"."""
-    rows = max(1, -(-len(images) // columns))
-    fig = Figure(figsize=(2.3 * columns, 2.3 * rows), layout="constrained")
-    axes = fig.subplots(rows, columns, squeeze=False)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    for n, (ax, image, p, t) in enumerate(zip(axes.flat, images, predicted, true)):
-        ok = int(p) == int(t)
-        ax.imshow(image, cmap="gray_r", interpolation="nearest")
-        said = f"pred {p}" if other is None else f"A {p} · B {other[n]}"
-        ax.set_title((f"#{n + 1} " if numbered else "") + f"{said} / true {t}" + ("" if ok else " ✗"),
-                     fontsize=11, color=RIGHT if ok else WRONG, fontweight="normal" if ok else "bold")
-    if title:
-        fig.suptitle(title, fontsize=13)
-    return fig
-
-
-def probability_bars(probs: np.ndarray, title: str = "Softmax probabilities",
-                     true: int | None = None, image: np.ndarray | None = None) -> Figure:
-    """Bar chart of the 10 class probabilities; the predicted class is
-    highlighted, and the true one, when given, is marked; ``image``: the
-    digit itself, drawn at the left."""
-    probs = np.asarray(probs, dtype=float)
-    predicted = int(probs.argmax())
-    if image is None:
-        fig = Figure(figsize=(4.2, 2.6), layout="constrained")
-        ax = fig.subplots()
-    else:
-        fig = Figure(figsize=(5.6, 2.6), layout="constrained")
-        picture, ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2.6]})
-        picture.imshow(image, cmap="gray_r", interpolation="nearest")
-        picture.set_axis_off()
-    colors = [NEUTRAL] * 10
-    colors[predicted] = RIGHT if true is None or true == predicted else WRONG
-    ax.bar(range(10), probs, color=colors)
-    ax.set_xticks(range(10))
-    ax.set_ylim(0, 1.18)  # room above a bar at 1.0 for its "true" mark
-    ax.set_yticks([0, 0.5, 1])
-    ax.set_xlabel("digit")
-    ax.set_ylabel("probability")
-    ax.set_title(title, fontsize=11)
-    if true is not None:
-        ax.annotate("true", (true, probs[true] + 0.03), ha="center", va="bottom", fontsize=10)
-    return fig
 
 
 def confusion_matrix(counts: np.ndarray, title: str = "Confusion matrix (test set)") -> Figure:
@@ -85,21 +41,37 @@ def confusion_matrix(counts: np.ndarray, title: str = "Confusion matrix (test se
     return fig
 
 
-def enlarged(image: np.ndarray, scale: int = 8) -> np.ndarray:
-    """A float image in [0, 1] as uint8 pixels, each a ``scale`` x ``scale``
-    block: sharp pixels at any display size, and a PNG in well under a
-    millisecond (a Matplotlib figure of it takes 40 ms)."""
-    pixels = np.round(np.clip(np.asarray(image, dtype=np.float32), 0, 1) * 255).astype(np.uint8)
-    return np.kron(pixels, np.ones((scale, scale), dtype=np.uint8))
-
-
-def png_data_url(pixels: np.ndarray) -> str:
-    """A uint8 image as a ``data:image/png`` URL."""
-    import base64
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+def report_figure(model, image: np.ndarray, label: int | None = None):
+    """One Matplotlib figure: the image, its attribution (and Grad-CAM for a
+    CNN), the probabilities, and every layer's output."""
+    probs = predict_proba(model, image)
+    digit = int(probs.argmax())
+    outputs = layer_outputs(model, image)
+    cnn = bool(conv_layers(model))
+    rows = 1 + len(outputs)
+    fig = Figure(figsize=(10, 2.4 * rows), layout="constrained")
+    top = fig.add_gridspec(rows, 4)
+    panels = [("input", image, "gray"), ("integrated gradients", heat_map(image, integrated_gradients(model, image)),
+                                         None)]
+    if cnn:
+        panels.append(("Grad-CAM", heat_map(image, grad_cam(model, image), signed=False), None))
+    for i, (title, picture, cmap) in enumerate(panels):
+        ax = fig.add_subplot(top[0, i])
+        ax.imshow(picture, cmap=cmap, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    ax = fig.add_subplot(top[0, len(panels):])
+    ax.bar(range(10), probs, color=["#1a7f37" if d == digit else "#57606a" for d in range(10)])
+    ax.set_xticks(range(10))
+    ax.set_ylim(0, 1)
+    ax.set_title(f"predicted {digit}" + ("" if label is None else f", true {label}"), fontsize=9)
+    for row, (name, out) in enumerate(outputs.items(), start=1):
+        ax = fig.add_subplot(top[row, :])
+        if out.ndim == 3:
+            ax.imshow(mosaic(feature_maps(out), columns=32, scale=2, signed=False), interpolation="nearest")
+            ax.set_axis_off()
+        else:
+            ax.bar(range(out.size), out.ravel(), width=1.0, color="#57606a")
+            ax.set_xlim(-0.5, out.size - 0.5)
+        ax.set_title(f"{name} {tuple(out.shape)}", fontsize=9, loc="left")
+    return fig

@@ -1,6 +1,6 @@
 """The lab's SQL database: state that every session, every process and a
 restarted server must read alike (background jobs, and the drawings people
-saved with their right digit, ``model.drawings``).
+saved with their right digit, ``model.lab.drawings``).
 
 By default an SQLite file in the work folder (``models/lab.db``), nothing to
 set up; ``MNIST_LAB_DATABASE_URL`` points it at any database SQLAlchemy
@@ -8,7 +8,7 @@ speaks, e.g. ``postgresql+psycopg://user:pass@host/lab`` for a deployment
 whose disk is wiped on restart. The app creates and upgrades the schema itself
 (``SCHEMA_VERSION``); there is no manual step.
 
-    from model import db
+    from model.lab import db
     with db.engine().begin() as conn:   # one transaction
         conn.execute(db.jobs.select())
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from model import store
+from model.lab import store
 
 SCHEMA_VERSION = 2  # 1: jobs; 2: + drawings
 ACTIVE = ("queued", "running")  # job states that are not over

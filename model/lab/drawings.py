@@ -3,7 +3,7 @@ the handwriting of its own visitors.
 
 A model that scores 99% on MNIST reads canvas drawings noticeably worse (a
 mouse or a finger is not a pen on paper). Each drawing a visitor marks with
-its right digit is kept in the lab's database (``model.db``, table
+its right digit is kept in the lab's database (``model.lab.db``, table
 ``drawings``): the 28x28 image the model saw, the canvas drawing itself (a
 small grayscale PNG), the label, what the model predicted and with which
 probabilities, which model read it, when, and the anonymous id of the session.
@@ -19,19 +19,15 @@ nothing, a crash mid-save loses at most that drawing, an import adds all of
 its file or nothing. A bad row is refused with ``DrawingRefused`` (a
 ``ValueError``) and a one-line message.
 
-    python -m model.drawings stats
-    python -m model.drawings export drawings.npz     # x uint8 (N, 28, 28), y
-    python -m model.drawings import drawings.npz     # the same, or canvas images (N, H, W[, 4])
+    python -m model drawings stats
+    python -m model drawings export drawings.npz     # x uint8 (N, 28, 28), y
+    python -m model drawings import drawings.npz     # the same, or canvas images (N, H, W[, 4])
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-import os
-import sys
-import tempfile
 import time
 import zipfile
 from collections.abc import Sequence
@@ -42,8 +38,9 @@ from typing import IO, Any
 import numpy as np
 import sqlalchemy as sa
 
-from model import db
-from model.limits import Limits, current_limits
+from model.files import atomic_path
+from model.lab import db
+from model.lab.limits import Limits, current_limits
 
 HELD_OUT_EVERY = 5  # one drawing in 5 (by its pixels' hash) is held out: ~20%
 MAX_CANVAS_SIDE = 1024  # pixels: larger canvas images are refused
@@ -153,7 +150,7 @@ def canvas_png(canvas: Any) -> bytes:
     """A canvas image (RGBA, RGB or gray; light ink on dark) as a small grayscale PNG."""
     from PIL import Image
 
-    from model.preprocess import DrawingError, to_grayscale
+    from model.data.preprocess import DrawingError, to_grayscale
 
     a = np.asarray(canvas)
     if a.ndim < 2 or max(a.shape[:2]) > MAX_CANVAS_SIDE:
@@ -346,7 +343,7 @@ def collection(part: str = "all", root: Path | None = None) -> Collection:
 
 def held_out_evaluation(model, root: Path | None = None):
     """``(Evaluation, Collection)`` of ``model`` on the held-out drawings, or None when there are none."""
-    from model.evaluate import evaluate
+    from model.serving.evaluate import evaluate
 
     held = collection("held_out", root)
     if not len(held):
@@ -364,17 +361,8 @@ def export_npz(target: str | Path | IO[bytes], root: Path | None = None) -> int:
     if not isinstance(target, (str, Path)):
         np.savez_compressed(target, x=saved.x, y=saved.y)
         return len(saved)
-    path = Path(target)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            np.savez_compressed(out, x=saved.x, y=saved.y)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    with atomic_path(Path(target)) as tmp, open(tmp, "wb") as out:
+        np.savez_compressed(out, x=saved.x, y=saved.y)
     return len(saved)
 
 
@@ -382,7 +370,7 @@ def read_npz(source: str | Path | IO[bytes], session: str | None = None) -> list
     """Checked rows from a ``.npz`` with ``x`` (uint8: MNIST-style (N, 28, 28),
     or canvas images (N, H, W) / (N, H, W, 3 or 4), light ink on dark, made
     MNIST-style by ``canvas_to_mnist``) and ``y`` (digits 0-9)."""
-    from model.preprocess import DrawingError, canvas_to_mnist
+    from model.data.preprocess import DrawingError, canvas_to_mnist
 
     try:
         with zipfile.ZipFile(source) as z:
@@ -423,41 +411,3 @@ def import_npz(source: str | Path | IO[bytes], session: str | None = None,
                root: Path | None = None) -> tuple[int, int]:
     """Add the drawings of a ``.npz`` (see ``read_npz``), all or none; returns (added, already there)."""
     return save_many(read_npz(source, session), root)
-
-
-# --- command line -----------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from model.cli import FAILED, Parser, fail
-
-    parser = Parser(prog="python -m model.drawings", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("stats", help="how many drawings of each digit, read wrong, held out")
-    for name, what in (("import", "add the drawings of FILE.npz (x, y)"), ("export", "write every drawing to FILE.npz")):
-        sub.add_parser(name, help=what).add_argument("file", type=Path)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "import":
-            if not args.file.is_file():
-                return fail(f"no file at {args.file}")
-            added, skipped = import_npz(args.file)
-            print(f"imported {added} drawings" + (f" ({skipped} already saved, skipped)" if skipped else ""))
-        elif args.command == "export":
-            if not args.file.parent.is_dir():
-                return fail(f"no folder {args.file.parent} to write {args.file.name} in")
-            print(f"exported {export_npz(args.file)} drawings to {args.file}")
-        else:
-            c = counts()
-            print("digit   " + "".join(f"{d:>6}" for d in range(10)) + "   total")
-            for name, row in (("saved", c.total), ("wrong", c.wrong), ("held out", c.held_out)):
-                print(f"{name:<8}" + "".join(f"{v:>6}" for v in row) + f"{row.sum():>8}")
-    except DrawingRefused as exc:
-        return fail(exc)
-    except Exception as exc:  # one line, never a traceback
-        return fail(f"{args.command} failed: {exc}", FAILED)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,8 +2,8 @@
 
 Streamlit stops a script run at the visitor's next click, so work that must
 run to its end cannot run inside the page. A job is a row in the lab's
-database (``model.db``); a runner thread in the server starts each queued job,
-first come first served, in a process of its own (``python -m model.jobs ID``),
+database (``model.lab.db``); a runner thread in the server starts each queued job,
+first come first served, in a process of its own (``python -m model.lab.jobs ID``),
 so a crash or an out-of-memory kill in training never takes the server down and
 drawing stays responsive. The job's process writes its progress and a
 heartbeat to its row; every session reads the rows. A second request for the
@@ -15,7 +15,7 @@ task from a broken pool; ``subprocess`` gives both, and the queue lives in the
 database, where a restarted server finds it (a job that was running when its
 server died is reported as interrupted, never left "running").
 
-    from model import jobs
+    from model.lab import jobs
     job = jobs.submit_training(TrainConfig(epochs=1), session="abc")
     jobs.ensure_runner()            # once per server process
     jobs.get(job.id).status         # queued, running, done, failed, cancelled, interrupted
@@ -38,13 +38,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from model import db, store
-from model.config import PRESETS, TrainConfig
-from model.limits import LOCAL, Limits, current_limits
+from model.lab import db, store
+from model.lab.limits import LOCAL, Limits, current_limits
+from model.training.config import PRESETS, TrainConfig
 
 log = logging.getLogger("mnist_lab")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: model/lab/ is two levels down
 HEARTBEAT_S = 2.0
 STALE_S = 30.0  # a running job with no heartbeat for this long has lost its process
 POLL_S = 0.25
@@ -130,7 +130,7 @@ def submit_training(config: TrainConfig, session: str | None = None, make_curren
     """Train ``config`` in the background (or join the job that already does).
     ``make_current``: make the result the current model for everyone; by
     default locally yes, in the public demo never (the demo model stays)."""
-    from model.train import run_key
+    from model.lab.runs import run_key
 
     limits = limits or current_limits()
     limits.check(config)
@@ -363,7 +363,7 @@ class Runner:
         env = {**os.environ, "MNIST_LAB_DIR": str(self.root), "MNIST_LAB_DATABASE_URL": db.database_url(self.root),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         with open(logs / f"{job_id}.log", "ab") as out:  # the details stay in the server's files
-            proc = subprocess.Popen([sys.executable, "-m", "model.jobs", str(job_id)], cwd=ROOT, env=env,
+            proc = subprocess.Popen([sys.executable, "-m", "model.lab.jobs", str(job_id)], cwd=ROOT, env=env,
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         _update(job_id, self.root, pid=proc.pid)
         return proc
@@ -437,19 +437,21 @@ def _reporter(job_id: int, root: Path | None, every: float = 0.5):
 
 
 def _train(job: Job, root: Path | None) -> dict[str, Any]:
-    from model.callbacks import ProgressCallback
-    from model.train import train
+    from model.lab.runs import train
+    from model.training.callbacks import ProgressCallback, paced
 
     report = _reporter(job.id, root)
     config = TrainConfig.from_dict(job.params["config"])
-    result = train(config, callbacks=[ProgressCallback(lambda p: report(p.to_dict(), p.event != "batch"), 0.5)],
+    result = train(config, callbacks=[ProgressCallback(lambda p: report(p.to_dict(), p.event != "batch"), 0.5),
+                                      *paced()],
                    root=root, make_current=job.params.get("make_current", True))
     return _train_result(result.meta, result.cached)
 
 
 def _search(job: Job, root: Path | None) -> dict[str, Any]:
-    from model.data import load_mnist
-    from model.tune import SearchSpace, search
+    from model.data.mnist import load_mnist
+    from model.lab.tuning import search
+    from model.training.tune import SearchSpace
 
     report = _reporter(job.id, root)
     rows: list[dict[str, Any]] = []

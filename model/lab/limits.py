@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from model.config import MAX_EPOCHS, MAX_UNITS, ConfigError, TrainConfig
+from model.training.config import MAX_EPOCHS, MAX_UNITS, ConfigError, TrainConfig
 
 
 @dataclass(frozen=True)

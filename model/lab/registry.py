@@ -1,23 +1,23 @@
 """Every model the lab has: trained runs and uploaded files, side by side.
 
-Runs live in ``models/<key>/`` (see ``model.store``). An uploaded file is
+Runs live in ``models/<key>/`` (see ``model.lab.store``). An uploaded file is
 checked (safe, a digit classifier, bounded sizes), evaluated on the test set,
 re-saved by us in both formats and kept as a run ``upload-<hash>``, all in a
-child process under memory and time limits (``model.sandbox``); the uploaded
+child process under memory and time limits (``model.lab.sandbox``); the uploaded
 bytes are never served or loaded again.
 """
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from model import sandbox, store
-from model.predict import InvalidModelError, load_classifier
+from model.lab import sandbox, store
+from model.serving.contract import InvalidModelError
+from model.serving.predict import load_classifier
 
 MODEL_SUFFIXES = (".h5", ".keras")
 
@@ -28,7 +28,7 @@ def import_model(data: bytes, filename: str, max_bytes: int, root: Path | None =
     """Check, evaluate and keep an uploaded model; returns its run's meta
     (with ``meta["owner"]`` when ``owner`` is given). Everything that reads
     the uploaded bytes runs in a child process under ``memory_limit`` and
-    ``time_limit`` (``model.sandbox``); this process never loads them with Keras.
+    ``time_limit`` (``model.lab.sandbox``); this process never loads them with Keras.
     Raises ``InvalidModelError`` with a one-line message naming ``filename``."""
     filename = Path(filename).name or "the uploaded file"
     suffix = Path(filename).suffix.lower()
@@ -54,7 +54,7 @@ def import_model(data: bytes, filename: str, max_bytes: int, root: Path | None =
             f.write(data)
         kwargs = {"path": tmp, "filename": filename, "key": key, "max_bytes": max_bytes,
                   "root": None if root is None else str(root), "owner": owner}
-        outcome = sandbox.run("model.registry:keep_upload", kwargs, filename, memory_limit, time_limit)
+        outcome = sandbox.run("model.lab.registry:keep_upload", kwargs, filename, memory_limit, time_limit)
     except InvalidModelError as exc:
         raise InvalidModelError(str(exc).replace(tmp, filename).replace(Path(tmp).name, filename)) from None
     finally:
@@ -70,24 +70,17 @@ def keep_upload(path: str, filename: str, key: str, max_bytes: int, root: str | 
     """In the sandbox: load and check the file at ``path`` (called ``filename``),
     score it on the test set in batches whose activations fit
     ``EVALUATION_BYTES``, keep it as the run ``key``; its meta."""
-    from model.data import load_mnist
-    from model.evaluate import evaluate
-    from model.untrusted import check_file
+    from model.data.mnist import load_mnist
+    from model.serving.evaluate import evaluate
+    from model.serving.untrusted import check_file
+    from model.training.fit import run_meta
 
     summary = check_file(path, filename)
     test_images, test_labels = load_mnist()[1]  # first: out of memory later is the model's doing
     model = load_classifier(path, max_bytes=max_bytes, name=filename)
     batch = max(1, min(2000, EVALUATION_BYTES // (4 * 3 * max(summary.peak_activation, 784))))
     result = evaluate(model, test_images, test_labels, batch_size=batch)
-    meta = {
-        "key": key,
-        "description": f"uploaded {filename}",
-        "config": None,
-        "metrics": {"test_loss": result.loss, "test_accuracy": result.accuracy},  # as test_metrics
-        "history": {},
-        "parameters": int(model.count_params()),
-        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+    meta = run_meta(key, f"uploaded {filename}", model, result.scores())
     if owner is not None:
         meta["owner"] = owner
     store.save_run(model, meta, None if root is None else Path(root))

@@ -1,10 +1,10 @@
 """Run a function on an untrusted file in a child process with a memory and a
 time limit, so that no upload can raise the server's memory or hold it.
 
-    from model.sandbox import run
-    value = run("model.registry:keep_upload", {"path": ..., ...}, filename="digits.keras")
+    from model.lab.sandbox import run
+    value = run("model.lab.registry:keep_upload", {"path": ..., ...}, filename="digits.keras")
 
-The child is ``python -m model.sandbox`` started with ``subprocess`` (fork and
+The child is ``python -m model.lab.sandbox`` started with ``subprocess`` (fork and
 an immediate exec: the parent is a Streamlit server with TensorFlow and
 threads, where a fork that goes on running Python could deadlock, and
 multiprocessing's "spawn" would re-import Streamlit's ``__main__``). Before
@@ -51,12 +51,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.predict import InvalidModelError
+from model.files import write_json
+from model.serving.contract import InvalidModelError
 
 MEMORY_LIMIT = 3 * 2**29  # RLIMIT_DATA of the child, bytes: 1.5 GiB
 TIME_LIMIT = 120.0  # seconds, wall clock
 FILE_SIZE_LIMIT = 512 * 2**20
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: model/lab/ is two levels down
 MEMORY_WORDS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "OOM", "ResourceExhausted",
                 "out of memory")
 
@@ -89,7 +90,7 @@ def run(target: str, kwargs: dict[str, Any], filename: str, memory_limit: int = 
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         started = time.perf_counter()
         with open(log, "wb") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "model.sandbox", str(request)], stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen([sys.executable, "-m", "model.lab.sandbox", str(request)], stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True)
         status, peak, timed_out = _wait(proc, time_limit)
         seconds = time.perf_counter() - started
@@ -192,9 +193,7 @@ def main(argv: list[str]) -> int:
         else:
             answer = {"ok": False, "error": type(exc).__name__, "message": first_line(exc)}
     answer["peak_rss"] = _hwm("self")
-    tmp = reply.with_suffix(".tmp")
-    tmp.write_text(json.dumps(answer))
-    tmp.replace(reply)
+    write_json(reply, answer)
     return 0
 
 

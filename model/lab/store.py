@@ -7,7 +7,7 @@ Layout, under the work folder (``MNIST_LAB_DIR``, default the current folder)::
     mnist_model.json -> .current/meta.json     its sidecar: config, metrics, history, timing, versions
     models/<key>/         every trained model, by its config's key:
         model.h5, model.keras, meta.json (written last: a run without it is incomplete)
-    models/lab.db         the lab's database (``model.db``): background jobs
+    models/lab.db         the lab's database (``model.lab.db``): background jobs
 
 Every file is written to a temporary name in the same folder, flushed to disk,
 then renamed, so a reader never sees half a file and a crash never corrupts a
@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +31,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from model.limits import demo_mode
+from model.files import atomic_path, fsync, read_json, write_json
+from model.lab.limits import demo_mode
 
 CURRENT_MODEL = "mnist_model.h5"
 CURRENT_META = "mnist_model.json"
@@ -69,60 +68,18 @@ def file_version(path: Path) -> tuple[int, int]:
     return stat.st_mtime_ns, stat.st_size
 
 
-@contextlib.contextmanager
-def _temporary_sibling(path: Path) -> Iterator[Path]:
-    """A fresh temporary path next to ``path`` (same folder, same suffix, so
-    Keras picks the same format); renamed over ``path`` if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    os.unlink(tmp)  # Keras refuses to overwrite some formats without asking
-    try:
-        yield Path(tmp)
-        _fsync(Path(tmp))
-        os.replace(tmp, path)
-        _fsync(path.parent)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file (or a folder's entries) to disk, so a rename never
-    publishes data that a power cut could still lose."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems can't fsync a folder
-        pass
-    finally:
-        os.close(fd)
-
-
 def short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def write_json(path: Path, obj: Any) -> None:
-    with _temporary_sibling(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
-
-
 def save_model(model, path: Path) -> None:
-    """``model.save`` to ``path`` atomically; the format follows the suffix.
-    Only Keras' own layers are written (``architectures.with_keras_layers``)."""
-    from model.architectures import with_keras_layers
-
-    with _temporary_sibling(path) as tmp:
-        with_keras_layers(model).save(tmp)
+    """``model.save`` to ``path`` atomically; the format follows the suffix."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
 
 
 def copy_file(src: Path, dst: Path) -> None:
-    with _temporary_sibling(dst) as tmp:
+    with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
 
 
@@ -153,9 +110,6 @@ def training_busy(root: Path | None = None) -> bool:
 
 def save_run(model, meta: dict[str, Any], root: Path | None = None) -> Path:
     """Keep a trained model in the registry: .h5, .keras, then its meta."""
-    from model.architectures import with_keras_layers
-
-    model = with_keras_layers(model)  # a no-op for what fit returns; models built by hand need it
     folder = run_dir(meta["key"], root)
     save_model(model, run_model_path(meta["key"], root))
     save_model(model, folder / "model.keras")
@@ -204,7 +158,7 @@ def _replace_link(link: Path, target: str) -> None:
         tmp.unlink()
     os.symlink(target, tmp)
     os.replace(tmp, link)
-    _fsync(link.parent)
+    fsync(link.parent)
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,11 @@
 legacy HDF5 (``.h5``), or TensorFlow Lite (``.tflite``) for phones and
 microcontrollers.
 
-    from model.export import export_model, tflite_predict
+    from model.serving.export import export_model, tflite_predict
     data = export_model(model, "tflite")            # bytes, ready to write or serve
     probs = tflite_predict(data, images)            # (N, 10) from float images (N, 28, 28)
 
-``.keras`` and ``.h5`` bytes open again with ``model.predict.load_classifier``.
+``.keras`` and ``.h5`` bytes open again with ``model.serving.predict.load_classifier``.
 A ``.tflite`` file holds the inference graph only (dropout off, batch norm
 with its moving averages), in float32: it predicts what the Keras model
 predicts, to rounding.
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from model.logs import first_line
+from model.serving.contract import model_inputs
 
 FORMATS = {  # format -> (file suffix, MIME type)
     "keras": (".keras", "application/zip"),
@@ -39,9 +40,6 @@ def export_model(model, fmt: str) -> bytes:
     Raises ``ValueError`` for another format, ``ExportError`` if saving fails."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    from model.architectures import with_keras_layers
-
-    model = with_keras_layers(model)
     if fmt == "tflite":
         return to_tflite(model)
     with tempfile.TemporaryDirectory(prefix="mnist-export-") as tmp:
@@ -103,14 +101,13 @@ def tflite_predict(tflite_bytes: bytes, images: np.ndarray, batch_size: int = 10
     reshaped to the model's input shape and run ``batch_size`` at a time
     (the input tensor is resized to the batch)."""
     images = np.asarray(images)
-    x = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
-    if x.ndim < 2 or int(np.prod(x.shape[1:])) != 784:
+    if images.ndim < 2 or int(np.prod(images.shape[1:])) != 784:
         raise ValueError(f"expected images (N, 28, 28), got shape {images.shape}")
     interpreter = _interpreter(tflite_bytes)
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
     shape = tuple(int(d) for d in inp["shape"][1:])
-    x = x.reshape((len(x), *shape))
+    x = model_inputs(images, shape)
     results = []
     current = None
     for start in range(0, len(x), batch_size):

@@ -1,16 +1,16 @@
 """Open a saved digit classifier safely, and read digits with it.
 
-    from model.predict import load_classifier, predict_proba
-    from model.preprocess import canvas_to_mnist
+    from model.serving.predict import load_classifier, predict_proba
+    from model.data.preprocess import canvas_to_mnist
     model = load_classifier("mnist_model.h5")
     probs = predict_proba(model, canvas_to_mnist(canvas_rgba))   # shape (10,)
 
 Any Keras classifier with input (784,), (28, 28) or (28, 28, 1) and 10
-softmax outputs loads. Before Keras reads a file, ``model.untrusted`` checks
+softmax outputs loads. Before Keras reads a file, ``model.serving.untrusted`` checks
 it statically: only allowlisted layers, nothing that carries code (a ``Lambda``
 layer, a custom or non-Keras class), bounded sizes; Keras' own safe mode stays
 on as a second guard. Uploads are opened in a child process under memory and
-time limits (``model.sandbox``).
+time limits (``model.lab.sandbox``).
 """
 
 from __future__ import annotations
@@ -20,25 +20,24 @@ from pathlib import Path
 import numpy as np
 
 from model.logs import first_line
-
-INPUT_SHAPES = {(784,), (28, 28), (28, 28, 1)}
-MAX_MODEL_BYTES = 200 * 1024 * 1024
-
-
-class InvalidModelError(ValueError):
-    """The file is not a usable, safe digit classifier; the message says why."""
+from model.serving.contract import (
+    INPUT_SHAPES,
+    MAX_MODEL_BYTES,
+    InvalidModelError,
+    model_inputs,
+)
 
 
 def load_classifier(path: str | Path, max_bytes: int = MAX_MODEL_BYTES, name: str | None = None,
                     own: bool = False):
     """Load a ``.h5`` or ``.keras`` digit classifier, checked and ready to predict.
     Raises ``InvalidModelError`` (a ``ValueError``) for anything else. The file
-    passes ``model.untrusted``'s static checks (allowlisted layers, no code,
+    passes ``model.serving.untrusted``'s static checks (allowlisted layers, no code,
     bounded sizes) before Keras reads it; messages call it ``name`` (default:
     its own name, e.g. the upload's name for a temporary copy). ``own=True``
     (a run this lab saved) skips the size bounds: the training limits bound
     those models, and a local MLP may be larger than an upload may be."""
-    from model import untrusted
+    from model.serving import untrusted
 
     path = Path(path)
     name = name or path.name
@@ -100,9 +99,8 @@ def _forward(model):
 def predict_batch(model, images: np.ndarray) -> np.ndarray:
     """Probabilities (N, 10) for float images (N, 28, 28) in [0, 1], by calling
     the model directly (traced once): for a handful of images this is 20-100x
-    faster than ``model.predict``."""
-    x = np.asarray(images, dtype=np.float32).reshape((len(images), *model.input_shape[1:]))
-    return _forward(model)(x).numpy()
+    faster than Keras' ``model.predict``."""
+    return _forward(model)(model_inputs(np.asarray(images, dtype=np.float32), model.input_shape[1:])).numpy()
 
 
 def predict_proba(model, image: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ metadata and a bounded config, with no TensorFlow:
 The bounds are generous for digit classifiers (the lab's strong CNN has 0.6
 million parameters, 21,632 floats in its largest activation and 10 million
 multiply-adds an image) and small enough that a checked model loads and is
-evaluated on the test set within the sandbox's memory (``model.sandbox``).
+evaluated on the test set within the sandbox's memory (``model.lab.sandbox``).
 Every refusal is an ``InvalidModelError`` naming the user's file.
 """
 
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.predict import INPUT_SHAPES, InvalidModelError
+from model.serving.contract import INPUT_SHAPES, InvalidModelError
 
 MAX_PARAMETERS = 20_000_000  # in all (80 MB of float32): 30x the strong CNN
 MAX_UNITS = 100_000  # units of a Dense layer, filters of a convolution

@@ -1,12 +1,12 @@
 """Keras models built from a ``TrainConfig``: the classic MLP and a small CNN.
 
 The MLP takes flattened images (784,), as the seed's ``mnist_model.h5`` does;
-the CNN takes (28, 28, 1). Augmentation (``model.augment``) is not part of the
+the CNN takes (28, 28, 1). Augmentation (``model.data.augment``) is not part of the
 model: it distorts the training batches in the input pipeline
-(``model.train.make_dataset``) while the model trains. Batch normalization
+(``model.training.fit.make_dataset``) while the model trains. Batch normalization
 trains with TensorFlow's fused kernel (``FusedBatchNormalization``); once
 fitted, the layers become Keras' own (``with_keras_layers``, called by
-``model.train.fit`` and ``model.tune``), so every model the API returns saves
+``model.training.fit.fit`` and ``model.training.tune``), so every model the API returns saves
 as plain Keras and needs nothing from here.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from model.config import TrainConfig
+from model.training.config import TrainConfig
 
 
 def input_shape(config: TrainConfig) -> tuple[int, ...]:
@@ -149,7 +149,7 @@ def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int)
     changing what is computed. Not for CNNs: XLA's CPU convolutions are 4x
     slower than oneDNN's (measured); nor with dropout (10x slower under XLA on
     CPU)."""
-    from model.distribute import compile_overrides
+    from model.training.distribute import compile_overrides
 
     options = {"steps_per_execution": STEPS_PER_EXECUTION,
                "jit_compile": config.architecture == "mlp" and not config.dropout}

@@ -3,6 +3,7 @@ page draws with it, the CLI prints with it."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,3 +91,34 @@ class ProgressCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None) -> None:
         self._send("end")
+
+
+PACE_ENV = "MNIST_LAB_MIN_EPOCH_S"  # tests only: the least time an epoch of a background training takes
+
+
+class Pace(keras.callbacks.Callback):
+    """Spreads each epoch over at least ``min_epoch_s`` seconds, sleeping
+    after a batch that comes early. For tests that watch a training's
+    progress: they set the pace instead of racing the machine, so a faster
+    machine still shows them a training in progress. A no-op where training
+    is slower than that anyway."""
+
+    def __init__(self, min_epoch_s: float) -> None:
+        super().__init__()
+        self.min_epoch_s = min_epoch_s
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        due = self._started + self.min_epoch_s * (batch + 1) / self.params["steps"]
+        early = due - time.perf_counter()
+        if early > 0:
+            time.sleep(early)
+
+
+def paced() -> list[keras.callbacks.Callback]:
+    """``[Pace(...)]`` when ``MNIST_LAB_MIN_EPOCH_S`` is set (tests), else nothing."""
+    value = os.environ.get(PACE_ENV, "").strip()
+    return [Pace(float(value))] if value else []

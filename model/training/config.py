@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from model.data.mnist import TRAIN_SIZE
+
 ARCHITECTURES = ("mlp", "cnn")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu")
@@ -23,11 +25,10 @@ DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "rmsprop":
 # of every run's key, so a run trained by older code is never reused as "the
 # same settings" once that code changed. Bump it with any change that can
 # change a trained model.
-RECIPE_VERSION = 3  # 3: one composed distortion (model.augment) instead of Keras' augmentation layers
+RECIPE_VERSION = 3  # 3: one composed distortion (model.data.augment) instead of Keras' augmentation layers
 
 MAX_EPOCHS = 200
 MAX_UNITS = 4096
-TRAIN_SIZE = 60_000
 MAX_DRAWINGS_WEIGHT = 100
 DRAWINGS_WEIGHT = 3  # the suggested weight when drawings are turned on: measured in bench/drawings.py
 
@@ -97,9 +98,9 @@ class TrainConfig:
     # 1.5x as fast on CPUs with native bfloat16 (AVX512-BF16, AMX; bench.speed). The
     # trained model is float32, like any other.
     precision: str = "float32"
-    # Saved drawings (``model.drawings``, their training part) added to MNIST's
+    # Saved drawings (``model.lab.drawings``, their training part) added to MNIST's
     # training set, each repeated this many times; 0 is off. Which drawings is
-    # data, not a setting: ``model.train.train`` reads them from the database
+    # data, not a setting: ``model.lab.runs.train`` reads them from the database
     # and names the run ``key(drawings=<their digest>)``.
     drawings_weight: int = 0
 

@@ -1,6 +1,6 @@
 """Training on every local GPU at once, and on one device (or none) as before.
 
-    from model.distribute import strategy, strategy_scope
+    from model.training.distribute import strategy, strategy_scope
     with strategy_scope():                 # MirroredStrategy with 2+ GPUs, else nothing
         model = build_model(config)
         compile_model(model, config, steps_per_epoch)

@@ -8,7 +8,7 @@ classic 3.5 s, fast-cnn 23 s in float32, strong-cnn 380 s in float32; the model
 below gives 3.7 s, 18 s and 421 s), and the runs kept on this machine correct
 them for its speed: the median ratio of their measured to their predicted time.
 
-    from model.estimate import expected_seconds
+    from model.training.estimate import expected_seconds
     expected_seconds(TrainConfig(epochs=3), store.list_runs())   # about 4 s here
 """
 
@@ -19,7 +19,7 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
-from model.config import BFLOAT16, TRAIN_SIZE, ConfigError, TrainConfig
+from model.training.config import BFLOAT16, TRAIN_SIZE, ConfigError, TrainConfig
 
 # A step's fixed cost (Python, the optimizer's update, the input pipeline): 1.2 ms with tf.data's
 # autotuning on, 0.4 ms without (the classic MLP's 5,625 steps: 8.8 s, then 3.5 s).

@@ -1,12 +1,13 @@
 """Hyperparameter search with KerasTuner: which architecture, layer sizes,
 optimizer, learning rate, dropout and batch size train the best classifier.
 
-    python -m model.tune --trials 5 --epochs 2                  # MLPs and CNNs (model/tune_cli.py)
+    python -m model tune --trials 5 --epochs 2                  # MLPs and CNNs (model/cli/tune.py)
 
 From Python::
 
-    from model.tune import SearchSpace, search
-    from model.train import train
+    from model.training.tune import SearchSpace
+    from model.lab.tuning import search
+    from model.lab.runs import train
     result = search(SearchSpace(architectures=("mlp",)), max_trials=5, epochs=2)
     result.table           # one dict a trial: hyperparameters, val_accuracy, seconds
     result.best_config     # a TrainConfig: the base config with the best trial's choices
@@ -15,7 +16,7 @@ From Python::
     train(dataclasses.replace(result.best_config, epochs=10))  # ... or for longer
 
 Each trial is a ``TrainConfig`` (the ``base`` config with the trial's choices
-put in), built, compiled and fitted by ``model.train``'s own
+put in), built, compiled and fitted by ``model.training.fit``'s own
 ``build_compiled`` and ``fit_model``, as a training is (same seed, input
 pipeline, augmentation and early stopping), for ``epochs`` epochs on the
 training set less its last ``validation_split`` part, which scores it
@@ -54,7 +55,6 @@ import hashlib
 import json
 import os
 import shlex
-import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -64,11 +64,11 @@ from typing import Any
 
 import numpy as np
 
-from model import store
-from model.config import ConfigError, TrainConfig, from_known_fields
-from model.train import EARLY_STOPPING_MONITOR
+from model.files import write_json
+from model.training.config import ConfigError, TrainConfig, from_known_fields
+from model.training.fit import EARLY_STOPPING_MONITOR
 
-TUNING = ".tuning"  # under models/ in the work folder
+TUNING = ".tuning"  # the lab keeps searches under models/.tuning/ in the work folder
 HYPERPARAMETERS = ("architecture", "hidden_units", "conv_filters", "optimizer", "learning_rate",
                    "momentum", "dropout", "batch_size", "activation", "batch_norm")
 OBJECTIVE = EARLY_STOPPING_MONITOR  # a trial's score: the epoch early stopping keeps is the best-scored one
@@ -252,7 +252,7 @@ def config_from_values(values: dict[str, Any], base: TrainConfig = TrainConfig()
 @dataclass
 class SearchResult:
     table: list[dict[str, Any]]  # one row a trial, in the order they ran
-    best_config: TrainConfig  # train it for real with model.train.train(best_config)
+    best_config: TrainConfig  # train it for real with model.lab.runs.train(best_config)
     best_val_accuracy: float
     best_trial: str
     best_model: Any  # keras.Model: the best trial's network at its best epoch (None: see below)
@@ -312,9 +312,9 @@ def format_table(table: Sequence[dict[str, Any]], best: str | None = None) -> st
 
 
 def train_command(config: TrainConfig) -> str:
-    """The ``python -m model.train`` command line that trains ``config``
+    """The ``python -m model train`` command line that trains ``config``
     (only the flags that differ from the defaults)."""
-    parts = ["python", "-m", "model.train"]
+    parts = ["python", "-m", "model", "train"]
     default = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         value, flag = getattr(config, f.name), "--" + f.name.replace("_", "-")
@@ -336,8 +336,9 @@ def train_command(config: TrainConfig) -> str:
 def search(space: SearchSpace = SearchSpace(), max_trials: int = 10, epochs: int = 2,
            base: TrainConfig = TrainConfig(), data: tuple[np.ndarray, np.ndarray] | None = None,
            directory: str | Path | None = None, callbacks: Sequence[Any] = (), seed: int = 0, *,
-           validation_split: float = 0.1, overwrite: bool = False,
-           root: Path | None = None, progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
+           validation_split: float = 0.1, overwrite: bool = False, folder: Path = Path(TUNING),
+           lock: Callable[[Path], contextlib.AbstractContextManager] | None = None,
+           progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
     """Run (or resume) a KerasTuner search over ``space``: ``max_trials``
     trials of ``epochs`` epochs each, scored by validation accuracy.
 
@@ -347,12 +348,14 @@ def search(space: SearchSpace = SearchSpace(), max_trials: int = 10, epochs: int
     (KerasTuner deep-copies them for each). ``seed`` drives the choice of
     trials; ``base.seed`` the weights and shuffling, as in training.
     Trials are drawn at random (``keras_tuner.RandomSearch``). ``progress`` is
-    called with each finished trial's row. ``root`` is the work folder
-    (default ``MNIST_LAB_DIR``). Raises ``ConfigError`` for bad settings and
+    called with each finished trial's row. Trials are kept in ``directory``,
+    default ``folder``/<the search's name>; ``lock(directory)``, if given, is
+    held while the search runs (the lab's: one training at a time,
+    ``model.lab.tuning``). Raises ``ConfigError`` for bad settings and
     ``TuningError`` if no trial finishes.
 
     The result's ``best_config`` has ``epochs`` epochs; train it on all the
-    data with ``model.train.train(result.best_config)``."""
+    data with ``model.lab.runs.train(result.best_config)``."""
     if not isinstance(max_trials, int) or max_trials < 1:
         raise ConfigError(f"max trials must be at least 1, got {max_trials}")
     if not isinstance(epochs, int):
@@ -363,7 +366,7 @@ def search(space: SearchSpace = SearchSpace(), max_trials: int = 10, epochs: int
     base = dataclasses.replace(base, epochs=epochs)  # and so are the epochs'
     check_space(space, base)
     if data is None:
-        from model.data import load_mnist
+        from model.data.mnist import load_mnist
 
         data = load_mnist()[0]
     images, labels = np.asarray(data[0]), np.asarray(data[1])
@@ -375,12 +378,9 @@ def search(space: SearchSpace = SearchSpace(), max_trials: int = 10, epochs: int
 
     if directory is None:
         name = search_name(space, base, seed, validation_split, images, labels)
-        directory = (root or store.workdir()) / store.RUNS / TUNING / name
+        directory = Path(folder) / name
     directory = Path(directory)
-    with contextlib.ExitStack() as locks:
-        if not distributed():
-            locks.enter_context(store.file_lock(directory.with_name(directory.name + ".lock")))
-            locks.enter_context(store.file_lock(store.training_lock_path(root)))
+    with lock(directory) if lock is not None else contextlib.nullcontext():
         result = _search(space, max_trials, base, images[:-n_val], labels[:-n_val], images[-n_val:],
                          labels[-n_val:], directory, callbacks, seed, overwrite, progress)
     return result
@@ -407,7 +407,7 @@ def _search(space, max_trials, base, x_train, y_train, x_val, y_val, directory, 
             overwrite, progress) -> SearchResult:
     import keras_tuner
 
-    from model.architectures import with_keras_layers
+    from model.training.architectures import with_keras_layers
 
     hypermodel = _make_hypermodel(space, base, n_train=len(x_train))
     tuner_class = _tuner_class(keras_tuner.RandomSearch)
@@ -432,7 +432,7 @@ def _search(space, max_trials, base, x_train, y_train, x_val, y_val, directory, 
     try:
         with warnings.catch_warnings():  # the fresh optimizer has no state to load: expected
             warnings.simplefilter("ignore")
-            best_model = with_keras_layers(tuner.load_model(best))  # plain Keras, as model.train.fit's
+            best_model = with_keras_layers(tuner.load_model(best))  # plain Keras, as model.training.fit.fit returns
     except Exception:
         if not distributed():
             raise
@@ -440,7 +440,7 @@ def _search(space, max_trials, base, x_train, y_train, x_val, y_val, directory, 
     result = SearchResult(table=table, best_config=best_config, best_val_accuracy=float(best.score),
                           best_trial=best.trial_id, best_model=best_model, directory=directory)
     with contextlib.suppress(OSError):
-        store.write_json(directory / "search.json", {
+        write_json(directory / "search.json", {
             "space": space.to_dict(), "base": base.to_dict(), "table": table,
             "best_trial": best.trial_id, "best_val_accuracy": result.best_val_accuracy,
             "best_config": best_config.to_dict(), "train_command": train_command(best_config)})
@@ -452,7 +452,7 @@ def _make_hypermodel(space: SearchSpace, base: TrainConfig, n_train: int):
     here, not at import, so that importing this module imports no TensorFlow.)"""
     import keras_tuner
 
-    from model.train import build_compiled, fit_model
+    from model.training.fit import build_compiled, fit_model
 
     class ConfigHyperModel(keras_tuner.HyperModel):
         def build(self, hp):
@@ -489,13 +489,3 @@ def last_line(text: Any) -> str:
     lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
     return (lines[-1] if lines else "unknown error")[:300]
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m model.tune``: the command line lives in ``model.tune_cli``."""
-    from model.tune_cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

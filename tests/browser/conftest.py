@@ -46,7 +46,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server per test module, over an empty work folder (no model yet)."""
     workdir = tmp_path_factory.mktemp("browser_lab")
     log = tmp_path_factory.mktemp("browser_server") / "streamlit.log"
-    with run_server(workdir, log) as srv:
+    # Background trainings take at least 4 s an epoch, on any machine: a test
+    # that watches a training's progress sees it running (model.training.callbacks.Pace).
+    with run_server(workdir, log, env={"MNIST_LAB_MIN_EPOCH_S": "4"}) as srv:
         yield srv
 
 

@@ -22,12 +22,24 @@ if not os.environ.get("CI"):
     pytest.importorskip("playwright.sync_api", reason="Playwright is missing: pip install -r requirements-dev.txt")
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from model import store  # noqa: E402
-from model.config import PRESETS, TrainConfig  # noqa: E402
+from model.lab import store  # noqa: E402
+from model.training.config import PRESETS, TrainConfig  # noqa: E402
 
 from .conftest import VIEWPORT, Server, run_server  # noqa: E402
-from .ui import (DIGITS, PAGE_TIMEOUT, TRAIN_TIMEOUT, assert_no_console_errors, canvas, draw, idle,  # noqa: E402
-                 metric_value, nav_link, open_page, report, snap)
+from .ui import (  # noqa: E402
+    DIGITS,
+    PAGE_TIMEOUT,
+    TRAIN_TIMEOUT,
+    assert_no_console_errors,
+    canvas,
+    draw,
+    idle,
+    metric_value,
+    nav_link,
+    open_page,
+    report,
+    snap,
+)
 
 pytestmark = pytest.mark.browser
 STARTER = PRESETS["fast-cnn"].describe()

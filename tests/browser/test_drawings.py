@@ -18,8 +18,19 @@ if not os.environ.get("CI"):
 from playwright.sync_api import Page, expect  # noqa: E402
 
 from .conftest import Server  # noqa: E402
-from .ui import (DIGITS, PAGE_TIMEOUT, TRAIN_TIMEOUT, assert_no_console_errors, canvas, draw, idle,  # noqa: E402
-                 images_loaded, metric, open_page, title)
+from .ui import (  # noqa: E402
+    DIGITS,
+    PAGE_TIMEOUT,
+    TRAIN_TIMEOUT,
+    assert_no_console_errors,
+    canvas,
+    draw,
+    idle,
+    images_loaded,
+    metric,
+    open_page,
+    title,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -23,8 +23,20 @@ if not os.environ.get("CI"):  # under CI a missing Playwright is an error, not a
 from playwright.sync_api import Page, expect  # noqa: E402
 
 from .conftest import ROOT, Server
-from .ui import (DIGITS, PAGE_TIMEOUT, TRAIN_TIMEOUT, assert_no_console_errors, canvas, charts_rendered, draw,
-                 idle, images_loaded, metric_value, open_page, snap)
+from .ui import (
+    DIGITS,
+    PAGE_TIMEOUT,
+    TRAIN_TIMEOUT,
+    assert_no_console_errors,
+    canvas,
+    charts_rendered,
+    draw,
+    idle,
+    images_loaded,
+    metric_value,
+    open_page,
+    snap,
+)
 
 pytestmark = pytest.mark.browser
 DOCS = ROOT / "docs"

@@ -1,0 +1,106 @@
+"""Train a digit classifier, evaluate it on the test set, and keep it.
+
+    python -m model train                        # the classic MLP, 3 epochs
+    python -m model train --optimizer adam --epochs 5 --hidden-units 256,128
+    python -m model train --architecture cnn --augment 0.5 --out cnn.h5
+    python -m model train --preset strong-cnn --epochs 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from model.cli import FAILED, Parser, fail, sizes_argument, start_tensorflow
+from model.lab.runs import train
+from model.training.config import DRAWINGS_WEIGHT, PRESETS, ConfigError, TrainConfig
+
+
+def _parse_optional_float(text: str) -> float | None:
+    if text.strip().lower() in ("", "default", "none"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'default', got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One flag per ``TrainConfig`` field, named after it, defaulting to it."""
+    parser = Parser(prog="python -m model train", description=__doc__.split("\n")[0])
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, type=sizes_argument, default=default, metavar="N,N",
+                                help=f"default {','.join(map(str, default))}")
+        elif default is None:
+            parser.add_argument(flag, type=_parse_optional_float, default=None,
+                                help="default: the optimizer's Keras default")
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help=f"default {default}")
+    parser.add_argument("--drawings", action="store_true",
+                        help="add the saved drawings (their training part) to MNIST's training set, each "
+                             f"repeated --drawings-weight times (default then {DRAWINGS_WEIGHT})")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="also save the model here (default: only mnist_model.h5 in the work folder)")
+    parser.add_argument("--quiet", action="store_true", help="print only the final metrics")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log messages")
+    return parser
+
+
+def _print_progress(p) -> None:
+    if p.event == "epoch":
+        logs = p.epoch_logs[-1]
+        extra = "".join(f"  {k} {v:.4f}" for k, v in logs.items() if k.startswith("val_"))
+        print(f"epoch {p.epoch}/{p.epochs}  loss {logs['loss']:.4f}  accuracy {logs['accuracy']:.4f}"
+              f"{extra}  ({p.elapsed:.1f} s)", flush=True)
+
+
+def parse_args(argv: Sequence[str] | None) -> dict[str, Any]:
+    """Flags over a preset's values (``--preset``) over the defaults: every
+    ``TrainConfig`` field, and ``out``, ``quiet`` and ``verbose``."""
+    parser = build_parser()
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="start from a preset; other flags override its values")
+    args = parser.parse_args(argv)
+    if args.preset:
+        parser.set_defaults(**PRESETS[args.preset].to_dict())
+        args = parser.parse_args(argv)
+    args = vars(args)
+    args.pop("preset")
+    if args.pop("drawings") and not args["drawings_weight"]:  # --drawings alone: the default weight
+        args["drawings_weight"] = DRAWINGS_WEIGHT
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    out, quiet, verbose = args.pop("out"), args.pop("quiet"), args.pop("verbose")
+    try:
+        config = TrainConfig(**args)
+    except ConfigError as exc:
+        return fail(exc)
+    print(f"training {config.describe()}", flush=True)
+    try:
+        start_tensorflow(verbose=verbose)
+        from model.training.callbacks import ProgressCallback
+
+        result = train(config, callbacks=[] if quiet else [ProgressCallback(_print_progress, 5.0)], out=out)
+    except ConfigError as exc:  # e.g. no saved drawings to train with
+        return fail(exc)
+    except Exception as exc:  # one line, never a traceback
+        return fail(f"training failed: {exc}", FAILED)
+    m = result.metrics
+    note = " (same settings as an earlier run: reused it)" if result.cached else ""
+    print(f"test loss {m['test_loss']:.4f}  test accuracy {m['test_accuracy']:.4f}{note}")
+    if "drawings" in result.meta:
+        print(f"trained with {result.meta['drawings']['count']} saved drawings, each {config.drawings_weight} times")
+    print(f"saved {result.path}")
+    return 0
+

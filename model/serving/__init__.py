@@ -1,0 +1,9 @@
+"""Using a model: what counts as a digit classifier (``contract``), the static
+checks of a file before Keras reads it (``untrusted``), loading and reading
+digits (``predict``), scores on the test set (``evaluate``) and export to
+``.keras``, ``.h5`` and TFLite (``export``).
+
+    from model.serving.predict import load_classifier, predict_proba
+    model = load_classifier("mnist_model.h5")
+    probs = predict_proba(model, image28x28)
+"""
