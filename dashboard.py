@@ -6,12 +6,15 @@ The landing page imports no TensorFlow, so it is ready in about a second;
 the pages load it when they need it. Every run starts this server's job
 runner (background trainings) and, when the app has no model at all, the
 training of its starter model, so the first visitor can draw within a minute.
+Neither may stop a page: with the lab's database down, every page still
+renders (``app_pages.guard.database_optional``) and says what is unavailable.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from app_pages.guard import database_optional
 from app_pages.jobs_view import jobs_sidebar
 from app_pages.session import remember_visitor
 from app_pages.streamlit_fixes import keep_keras_state_between_reruns
@@ -66,10 +69,12 @@ if current_limits().demo:  # strangers see one line for any error, never a trace
     st.set_option("client.showErrorDetails", "none")
     st.set_option("client.toolbarMode", "viewer")
 keep_keras_state_between_reruns()
-jobs.ensure_runner()
-if auto_warmup() and store.default_model() is None:
-    jobs.ensure_warmup()
+with database_optional("Background jobs"):  # drawing needs no database: the pages go on without it
+    jobs.ensure_runner()
+    if auto_warmup() and store.default_model() is None:
+        jobs.ensure_warmup()
 remember_visitor()
-jobs_sidebar()
+with database_optional("Your jobs"):
+    jobs_sidebar()
 st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True), DRAW, TRAIN, EVALUATE,
                INSIDE, TUNE, DRAWINGS]).run()

@@ -13,6 +13,7 @@ import io
 import streamlit as st
 
 from app_pages.guard import guarded, run_page
+from app_pages.models import model_line
 from model.data.preprocess import scale_images
 from model.insight import pictures
 from model.lab import drawings
@@ -24,6 +25,7 @@ COLUMNS = 6
 
 def page() -> None:
     st.title("Drawings")
+    model_line()
     counts = drawings.counts()
     st.markdown(f"**{counts.n:,} saved drawing{'' if counts.n == 1 else 's'}**, {int(counts.wrong.sum()):,} of them read wrong by the model "
                 f"that read them; {int(counts.held_out.sum()):,} held out (a fixed fifth, never trained on, "
@@ -89,9 +91,12 @@ def card(d: drawings.Drawing, admin: bool) -> None:
     st.markdown(f"**{d.label}** · {reading}" + (" · held out" if d.held_out else ""))
     if not admin:
         return
-    label = st.selectbox("Right digit", range(10), index=d.label, key=f"relabel_{d.id}",
-                         label_visibility="collapsed")
-    if label != d.label:
+    pick, apply = st.columns([1, 1], vertical_alignment="bottom")
+    label = pick.selectbox("Right digit", range(10), index=d.label, key=f"relabel_{d.id}",
+                           help="Choose the digit it really is, then press Relabel.")
+    if apply.button("Relabel", key=f"relabel_apply_{d.id}", disabled=label == d.label,
+                    help=f"Store it as a {label} instead of a {d.label}." if label != d.label else
+                    "Choose another digit first."):
         drawings.relabel(d.id, label)
         st.rerun()
     if st.session_state.get("confirm_delete") == d.id:

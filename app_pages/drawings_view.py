@@ -17,6 +17,7 @@ from app_pages.models import load_run
 from app_pages.session import DEFAULT, session_id
 from model.insight import figures
 from model.lab import drawings, store
+from model.lab.db import DatabaseUnavailable
 from model.lab.limits import current_limits
 
 
@@ -31,8 +32,11 @@ def model_name() -> str:
     return (default.meta or {}).get("key") or default.path.name
 
 
-def save_buttons(image: np.ndarray, canvas_rgba: np.ndarray, probs: np.ndarray, model: str | None = None) -> None:
-    """After a prediction: keep the drawing with the predicted digit, or with the one clicked."""
+def save_buttons(image: np.ndarray, canvas_rgba: np.ndarray, probs: np.ndarray, model: str | None = None,
+                 client_id: str | None = None) -> None:
+    """After a prediction: keep the drawing with the predicted digit, or with the one clicked.
+    ``client_id`` names the save (default: this session and the drawing's pixels), so a click
+    retried after an error stores one row even if the failed attempt was stored after all."""
     digest = drawings.pixels_digest(drawings.mnist_image(image))
     saved = st.session_state.setdefault("saved_drawings", {})  # this session's: pixels digest -> label
     box = st.empty()
@@ -53,9 +57,13 @@ def save_buttons(image: np.ndarray, canvas_rgba: np.ndarray, probs: np.ndarray, 
         return
     try:
         drawings.save(image, clicked, canvas=canvas_rgba, probs=probs, model=model or model_name(),
-                      session=session_id(), limits=current_limits())
+                      session=session_id(), limits=current_limits(),
+                      client_id=client_id or f"{session_id()}:{digest}")
     except (drawings.DrawingRefused, drawings.DrawingsFull) as exc:
         box.warning(f"Not saved: {exc}", icon=":material/warning:")
+        return
+    except DatabaseUnavailable as exc:  # nothing stored (or, if it was after all, a retry finds it)
+        st.warning(f"Not saved: {exc}. The buttons stay: click again to retry.", icon=":material/database:")
         return
     saved[digest] = clicked
     box.success(stored_text(clicked), icon=":material/check_circle:")
@@ -78,8 +86,14 @@ def drawings_section(chosen) -> None:
                "with drawings never learned from these.")
     scored = held_out_evaluation(chosen.model)
     if scored is None:
-        st.info("No held-out drawings yet: draw on the Draw page and say whether the model was right.",
-                icon=":material/draw:")
+        saved = drawings.counts().n
+        if saved:
+            st.info(f"No held-out drawings yet: none of the {saved:,} saved drawing{'s' if saved != 1 else ''} "
+                    "fell in the held-out fifth (each drawing's fifth is fixed by its pixels, about one in five). "
+                    "Save more on the Draw page.", icon=":material/draw:")
+        else:
+            st.info("No held-out drawings yet: draw on the Draw page and say whether the model was right.",
+                    icon=":material/draw:")
         return
     drawn, held = scored
     mnist = chosen.meta.get("metrics", {}).get("test_accuracy")

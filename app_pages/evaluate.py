@@ -9,7 +9,16 @@ import streamlit as st
 from app_pages.charts import digit_grid, probability_chart
 from app_pages.drawings_view import drawings_section
 from app_pages.guard import guarded, run_page
-from app_pages.models import current_model, load_run, run_label, test_set, visible_runs
+from app_pages.models import (
+    current_model,
+    kept_models_section,
+    load_run,
+    model_line,
+    run_label,
+    test_set,
+    visible_runs,
+)
+from app_pages.session import kept
 from model.data.preprocess import scale_images
 from model.insight import pictures
 from model.serving.evaluate import Evaluation, disagreements
@@ -47,7 +56,7 @@ def page() -> None:
     if chosen is None:
         return
     result = evaluation(str(chosen.path), chosen.version, chosen.model)
-    st.caption(chosen.meta.get("description", f"the model in {chosen.path}"))
+    model_line(chosen.meta or {"description": f"the model in {chosen.path}"})
     a, b, c = st.columns(3)
     a.metric("Test accuracy", f"{result.accuracy:.2%}")
     b.metric("Test loss", f"{result.loss:.4f}")
@@ -58,6 +67,7 @@ def page() -> None:
     confusion_section(result, chosen.model)
     compare(chosen, result)
     drawings_section(chosen)
+    kept_models_section(on_evaluate=True)
 
 
 @st.fragment
@@ -69,7 +79,7 @@ def digits_section(result: Evaluation) -> None:
     controls = st.columns([1, 1, 3])
     if controls[0].button("New sample", key="new_sample"):
         st.session_state.draw = st.session_state.get("draw", 0) + 1
-    only_mistakes = controls[1].toggle("Only mistakes", key="only_mistakes")
+    only_mistakes = controls[1].toggle("Only mistakes", key=kept("only_mistakes"))
     shown = sample(result, only_mistakes, st.session_state.get("draw", 0))
     if len(shown) == 0:
         st.success("No mistakes on the test set.")
@@ -79,7 +89,7 @@ def digits_section(result: Evaluation) -> None:
 
     st.subheader("Softmax probabilities")
     picked = st.multiselect("Images from the grid (their numbers: #1 to #25)",
-                            range(1, len(shown) + 1), default=[1, 2, 3][:len(shown)], key="chosen",
+                            range(1, len(shown) + 1), default=[1, 2, 3][:len(shown)], key=kept("chosen"),
                             format_func=lambda n: f"#{n}")
     columns = st.columns(3)
     for n, position in enumerate(picked):
@@ -104,12 +114,15 @@ def confusion_section(result: Evaluation, model=None) -> None:
         st.subheader("Confusion matrix")
         event = st.altair_chart(confusion_chart(result.confusion), on_select="rerun", selection_mode="cell",
                                 key="confusion_chart", width="stretch")
-    with right:
+    with right:  # beside the chart, where the eye is after the click (stacked under it on a phone)
+        picked = (event.get("selection") or {}).get("cell") or []
+        if picked:
+            st.subheader("The clicked cell")
+        cell_images(model, result.probs, result.labels, images, picked)
         st.subheader("Worst mistakes")
         st.caption("Wrong, and the most confident about it.")
         worst = result.mistakes()[:10]
         digit_grid(st, images[worst], result.predictions[worst], result.labels[worst], min_px=120)
-    cell_images(model, result.probs, result.labels, images, (event.get("selection") or {}).get("cell") or [])
 
 
 @st.fragment
@@ -118,7 +131,9 @@ def compare(chosen, result: Evaluation) -> None:
     """Accuracy per digit, and side by side with another kept model."""
     st.subheader("Accuracy per digit")
     others = {k: m for k, m in visible_runs().items() if k != chosen.meta.get("key")}
-    other_key = st.selectbox("Compare with", [None, *others], key="compare_with",
+    if st.session_state.get("compare_with") not in others:  # gone, or the model in use itself
+        st.session_state.compare_with = None
+    other_key = st.selectbox("Compare with", [None, *others], key=kept("compare_with"),
                              format_func=lambda k: "(no other model)" if k is None else run_label(others[k]))
     other = load_run(other_key) if other_key else None
     columns = {"this model (A)": result.per_class_accuracy}

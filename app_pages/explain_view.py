@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from app_pages.session import kept
 from model.data.preprocess import scale_images
 from model.insight import explain, pictures
 
@@ -46,14 +47,15 @@ def explanation(model, image: np.ndarray, probs: np.ndarray, key: str) -> None:
     """The heat map with its controls: "why not …?" any other digit, and
     Grad-CAM instead for a convolutional model."""
     predicted = int(np.argmax(probs))
-    left, right = st.columns(2)
-    other = left.selectbox("Why not…?", [None, *range(10)], key=f"{key}_why",
-                           format_func=lambda d: "why the prediction?" if d is None else f"why (not) {d}?")
+    # One above the other, each the full width: side by side in a narrow column
+    # (the Inside page's) the choice's words were cut off.
+    other = st.selectbox("Why not…?", [None, *range(10)], key=kept(f"{key}_why"),
+                         format_func=lambda d: "why the prediction?" if d is None else f"why (not) {d}?")
     method = IG
     if explain.conv_layers(model):
-        method = right.radio("Map", [IG, CAM], key=f"{key}_method", horizontal=True,
-                             help="Integrated gradients: each pixel's share of the probability. Grad-CAM: "
-                                  "where the last convolution's evidence sits.")
+        method = st.radio("Map", [IG, CAM], key=kept(f"{key}_method"), horizontal=True,
+                          help="Integrated gradients: each pixel's share of the probability. Grad-CAM: "
+                               "where the last convolution's evidence sits.")
     st.html(attribution_html(model, image, predicted if other is None else int(other), method))
 
 

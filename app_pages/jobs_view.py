@@ -7,15 +7,18 @@ or running, and rerun the whole page once when it ends."""
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from app_pages.charts import line_chart, show_history
 from app_pages.guard import guarded
 from app_pages.session import DEFAULT, session_id
-from model.lab import jobs
+from model.lab import jobs, models
 from model.lab.jobs import Job
 from model.lab.limits import current_limits
-from model.training.estimate import human
+from model.training.config import ConfigError, TrainConfig
+from model.training.estimate import human, time_left
 
 LIVE_S = 1.0
 
@@ -35,10 +38,27 @@ def my_jobs(limit: int = 6) -> list[Job]:
     return jobs.list_jobs(limit=limit)
 
 
-def adopt_finished_trainings() -> None:
-    """A training this session asked for becomes its model once done (in the
-    demo for this session only; locally it is the current model anyway)."""
+def settle_training(job: Job) -> models.Settled | None:
+    """Locally, what a finished training of this session did to the current
+    model, decided once: made current when it scores at least as well as the
+    current one (or there is none), else only kept until "Use this model"
+    (``model.lab.models.settle``). None in the demo (a training is the
+    visitor's own model) and for jobs that made themselves current."""
+    settled = st.session_state.setdefault("settled_jobs", {})
+    if job.id not in settled:
+        if (job.kind != "train" or job.status != "done" or current_limits().demo
+                or job.params.get("make_current", True)):
+            return None
+        settled[job.id] = models.settle(job.result["run"])
+    return settled[job.id]
 
+
+def adopt_finished_trainings() -> None:
+    """A training this session asked for becomes its model once done: in the
+    demo for this session only; locally when it became the current model
+    (``settle_training``: a worse one waits for "Use this model")."""
+    if not st.session_state.get("my_jobs"):
+        return
     adopted = st.session_state.setdefault("adopted_jobs", set())
     demo = current_limits().demo
     mine = jobs.list_jobs(session=session_id() if demo else None, ids=st.session_state.get("my_jobs", []))
@@ -47,7 +67,35 @@ def adopt_finished_trainings() -> None:
             continue
         adopted.add(job.id)
         if job.kind == "train" and job.status == "done":
-            st.session_state.model_key = job.result["run"] if demo else DEFAULT
+            if demo:
+                st.session_state.model_key = job.result["run"]
+            else:
+                outcome = settle_training(job)
+                if outcome is None or outcome.made_current:
+                    st.session_state.model_key = DEFAULT
+
+
+def expected_total(job: Job) -> float | None:
+    """The wait estimated for a training job when this session first saw it
+    run (one number, kept, so the sidebar and the page count down from the same)."""
+    if job.kind != "train":
+        return None
+    known = st.session_state.setdefault("job_expected", {})
+    if job.id not in known:
+        try:
+            known[job.id] = models.estimate_wait(TrainConfig.from_dict(job.params["config"]), kept=False)
+        except (KeyError, TypeError, ValueError, ConfigError):
+            known[job.id] = None
+    return known[job.id]
+
+
+def seconds_left(job: Job) -> float | None:
+    """The one smoothed time left of a running training (``estimate.time_left``)."""
+    total = expected_total(job)
+    if total is None or job.status != "running" or job.started_at is None:
+        return None
+    p = job.progress or {}
+    return time_left(total, time.time() - job.started_at, fraction(job), p.get("elapsed", 0.0) if p.get("step") else 0.0)
 
 
 def progress_text(job: Job) -> str:
@@ -56,12 +104,12 @@ def progress_text(job: Job) -> str:
         return f"queued: number {job.position} in line"
     if job.kind == "tune":
         return f"trial {p.get('trials_done', 0)}/{p.get('trials', '?')} finished"
+    seconds = seconds_left(job)
+    left = f" · {human(seconds)} left" if seconds is not None else ""
     if not p.get("step"):
-        return "starting: loading data and building the model…"
+        return f"starting: TensorFlow, the data and the model{left}"
     epoch, epochs = p["epoch"], p["epochs"]
     total = epochs * p["steps_per_epoch"]
-    done = p["step"] / max(1, total)
-    left = f" · {human(p['elapsed'] * (1 - done) / done)} left" if 0.02 < done < 1 else ""
     return f"epoch {min(epoch + 1, epochs)}/{epochs} · step {p['step']:,}/{total:,} · {p['elapsed']:.0f} s{left}"
 
 
@@ -134,19 +182,27 @@ def jobs_sidebar() -> None:
     """The session's jobs, in the sidebar of every page; live while one of
     its own runs (others' jobs, listed locally, refresh with the page: a
     panel rerunning every second in every session would cost each of them)."""
+    guarded(adopt_finished_trainings)()  # on every page: a finished training settles wherever the visitor is
     mine = my_jobs()
     if not mine:
         return
     live = any(j.active and _own(j) for j in mine)
-    with st.sidebar:
-        st.fragment(run_every=2 * LIVE_S if live else None)(guarded(_jobs_panel))()
+    st.session_state._full_run = True  # a whole page run: the page drawn after the panel shows the result
+    try:
+        with st.sidebar:
+            st.fragment(run_every=2 * LIVE_S if live else None)(guarded(_jobs_panel))()
+    finally:
+        st.session_state._full_run = False
 
 
 def _jobs_panel() -> None:
     mine = my_jobs()
     was_active = set(st.session_state.get("active_jobs", []))
     st.session_state.active_jobs = [j.id for j in mine if j.active and _own(j)]
-    if was_active - set(st.session_state.active_jobs):  # one ended: show its result on the page
+    # One ended: rerun the page to show its result; only from the panel's own refresh. In
+    # a whole page run the page, drawn next, shows it anyway, and a rerun would drop the
+    # click that started this run (a Train click in the second a job ended was lost).
+    if was_active - set(st.session_state.active_jobs) and not st.session_state.get("_full_run"):
         st.rerun()
     st.caption("Jobs")
     for job in mine:

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from app_pages.guard import database_optional, guarded
 from app_pages.jobs_view import adopt_finished_trainings
-from app_pages.session import DEFAULT, session_id
-from app_pages.training_view import getting_ready
-from model.lab import jobs, registry, store
+from app_pages.session import DEFAULT, kept, session_id
+from app_pages.training_view import getting_ready, use_model
+from model.lab import jobs, models, registry, store
 from model.lab.limits import current_limits
 from model.serving.contract import InvalidModelError
 
@@ -58,7 +59,8 @@ def _open(path: Path, meta: dict[str, Any]) -> Chosen:
 def current_model() -> Chosen | None:
     """The model this session looks at, or None with the reason shown (and,
     with no model at all, the starter model being made)."""
-    adopt_finished_trainings()
+    with database_optional("Your finished trainings"):  # drawing needs no database
+        adopt_finished_trainings()
     model_sidebar()
     key = st.session_state.get("model_key", DEFAULT)
     if key != DEFAULT:
@@ -123,10 +125,118 @@ def model_sidebar() -> None:
             st.session_state.imported_upload = upload.file_id
             st.session_state.model_key = meta["key"]
             st.sidebar.success(f"Loaded {upload.name}: {meta['metrics']['test_accuracy']:.2%} on the test set.")
-            jobs.keep_within_quota()
+            with database_optional("The disk quota's clean-up"):
+                jobs.keep_within_quota()
     runs = visible_runs()
     if st.session_state.get("model_key", DEFAULT) not in runs:
         st.session_state.model_key = DEFAULT
-    st.sidebar.selectbox("Model", [DEFAULT, *runs], key="model_key",
-                         format_func=lambda k: default_label() if k == DEFAULT else run_label(runs[k]))
+    st.sidebar.selectbox("Model", [DEFAULT, *runs], key=kept("model_key"),
+                         format_func=lambda k: default_label() if k == DEFAULT else run_label(runs[k]),
+                         help="The model this session's pages use; other visitors keep theirs. The session "
+                              "keeps your choice from page to page.")
+
+
+def session_meta() -> dict[str, Any] | None:
+    """The meta of the model this session uses (without loading it); None: no model yet."""
+    key = st.session_state.get("model_key", DEFAULT)
+    if key != DEFAULT:
+        meta = store.load_run_meta(key)
+        if meta is not None:
+            return meta
+    default = store.default_model()
+    if default is None:
+        return None
+    return default.meta or {"description": default.path.name}
+
+
+def model_text(meta: dict[str, Any] | None) -> str:
+    """"Model: what it is · its test accuracy": the one line every page shows."""
+    if meta is None:
+        return "Model: none yet"
+    accuracy = models.accuracy(meta)
+    score = "" if accuracy is None else f" · {accuracy:.2%} on the test set"
+    which = ""
+    if st.session_state.get("model_key", DEFAULT) == DEFAULT:
+        which = " (the demo model)" if current_limits().demo else " (the current model)"
+    return f"Model: {meta.get('description', meta.get('key', '?'))}{score}{which}"
+
+
+def model_line(meta: dict[str, Any] | None = None) -> None:
+    """One line naming the model this session's pages use (the same on every
+    page unless the visitor picks another in the sidebar)."""
+    st.caption(model_text(meta if meta is not None else session_meta()), help="Pick another in the sidebar "
+               "of the Evaluate, Draw or Inside page, or in the kept models' list.")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 2**10:.0f} kB"
+
+
+@guarded
+def kept_models_section(on_evaluate: bool = False, expanded: bool = False) -> None:
+    """The kept models (scores, size, date, what made it): make one current
+    (in the demo: this visitor's model), compare it with the session's model
+    on the Evaluate page, or delete it."""
+    demo = current_limits().demo
+    rows = models.kept_models(session=session_id() if demo else None)
+    with st.expander(f"Kept models ({len(rows)})", expanded=expanded, icon=":material/inventory_2:"):
+        if not rows:
+            st.caption("None yet: every training is kept here.")
+            return
+        in_use = st.session_state.get("model_key", DEFAULT)
+        def used(m: models.KeptModel) -> bool:
+            return m.key == in_use or (in_use == DEFAULT and m.current and not demo)
+
+        st.dataframe([{"in use": "✓" if used(m) else "",
+                       "model": m.description,
+                       "test accuracy": f"{m.accuracy:.2%}" if m.accuracy is not None else "—",
+                       "test loss": f"{m.loss:.4f}" if m.loss is not None else "—",
+                       "size": _size(m.size_bytes), "date": m.date, "made by": m.made_by,
+                       "current": "current" if m.current and not demo else "", "key": m.key} for m in rows],
+                     hide_index=True, width="stretch")
+        by_key = {m.key: m for m in rows}
+        if st.session_state.get("manage_key") not in by_key:
+            st.session_state.manage_key = rows[0].key
+        key = st.selectbox("Kept model", list(by_key), key=kept("manage_key"),
+                           format_func=lambda k: run_label(by_key[k].meta))
+        chosen = by_key[key]
+        use, compare, delete = st.columns(3)
+        if demo or not chosen.current:
+            use.button("Use this model", key="manage_use", on_click=use_model, args=(key, demo),
+                       icon=":material/check:", help="Locally: make it the current model, mnist_model.h5, for "
+                       "every page and visitor." if not demo else "Your pages use it; other visitors keep theirs.")
+        else:
+            use.caption("The current model.")
+        if compare.button("Compare with the model in use", key="manage_compare", on_click=_compare_with,
+                          args=(key,), icon=":material/compare_arrows:") and not on_evaluate:
+            st.switch_page("app_pages/evaluate.py")
+        deletable = not chosen.current and (not demo or chosen.owner == session_id())
+        if st.session_state.get("manage_delete") == key:
+            delete.caption("Delete it for good?")
+            yes, no = delete.columns(2)
+            yes.button("Delete", key="manage_delete_yes", type="primary", on_click=_delete, args=(key, demo))
+            no.button("Keep", key="manage_delete_no", on_click=st.session_state.pop, args=("manage_delete", None))
+        else:
+            delete.button("Delete", key="manage_delete_ask", disabled=not deletable, icon=":material/delete:",
+                          on_click=st.session_state.__setitem__, args=("manage_delete", key),
+                          help=None if deletable else ("Make another model current first." if chosen.current else
+                                                      "In the public demo you can delete only your uploads."))
+        if st.session_state.get("manage_message"):
+            st.caption(st.session_state.pop("manage_message"))
+
+
+def _compare_with(key: str) -> None:
+    st.session_state.compare_with = key
+
+
+def _delete(key: str, demo: bool) -> None:
+    st.session_state.pop("manage_delete", None)
+    try:
+        models.delete(key, session=session_id(), demo=demo)
+    except models.CannotDelete as exc:
+        st.session_state.manage_message = f"Not deleted: {exc}."
+        return
+    if st.session_state.get("model_key") == key:
+        st.session_state.model_key = DEFAULT
+    st.session_state.manage_message = f"Deleted run `{key}`."
 

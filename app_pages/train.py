@@ -6,8 +6,10 @@ import streamlit as st
 
 from app_pages.ensemble_view import ensemble_section
 from app_pages.guard import run_page
+from app_pages.models import kept_models_section, model_line
+from app_pages.session import kept
 from app_pages.training_view import show_training, start_training
-from model.lab import store
+from model.lab import models
 from model.lab.limits import Limits, current_limits
 from model.training.config import (
     ACTIVATIONS,
@@ -22,14 +24,15 @@ from model.training.config import (
     TrainConfig,
     parse_sizes,
 )
-from model.training.estimate import CONFIRM_S, expected_seconds, human
+from model.training.estimate import CONFIRM_S, human
 
 
 def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
     """The widgets, starting from ``base``; ``tag`` keys them, so choosing
-    another preset resets them. Raises ConfigError for a bad combination."""
+    another preset resets them; the session keeps their values from page to
+    page. Raises ConfigError for a bad combination."""
     def key(name: str) -> str:
-        return f"{name}:{tag}"
+        return kept(f"{name}:{tag}")
 
     left, middle, right = st.columns(3)
     architecture = left.selectbox("Architecture", ARCHITECTURES, ARCHITECTURES.index(base.architecture),
@@ -113,7 +116,8 @@ def page() -> None:
         st.info(f"Public demo: at most {limits.max_epochs} epochs and {limits.max_units} units a layer; "
                 "trainings run one at a time in the background, and yours becomes your model, not other "
                 "visitors'.", icon=":material/public:")
-    preset = st.selectbox("Preset", list(PRESETS), key="preset",
+    model_line()
+    preset = st.selectbox("Preset", list(PRESETS), key=kept("preset"),
                           format_func=lambda name: f"{name}: {PRESETS[name].describe()}")
     # The Train button and what it starts sit here, above the settings: where the
     # eye is when the page opens, whatever the screen's height.
@@ -127,13 +131,23 @@ def page() -> None:
         return
     with action:
         train_action(config, limits)
+    kept_models_section()
     ensemble_section()
 
 
 def train_action(config: TrainConfig, limits: Limits) -> None:
     """The settings in one line, the time to expect, the Train button, the job."""
-    seconds = expected_seconds(config, store.list_runs())
-    st.markdown(f"**{config.describe()}** · expected training time on this machine: {human(seconds)}")
+    trained_before = models.is_kept(config)
+    seconds = models.estimate_wait(config, kept=trained_before)
+    if trained_before:
+        st.markdown(f"**{config.describe()}** · already trained: instant (the kept run is reused)")
+    else:
+        st.markdown(f"**{config.describe()}** · expected wait on this machine: {human(seconds)}, from the "
+                    "click to the result (starting TensorFlow, loading the data, training, scoring, saving)")
+        load = models.busy()
+        if load is not None:
+            st.caption(f":material/warning: The machine is busy (load {load[0]:.1f} on {load[1]} cores): "
+                       "trainings run at the lowest priority, so this one may take several times longer.")
     if limits.job_seconds and seconds > limits.job_seconds:
         st.warning(f"That would take {human(seconds)}, more than the {limits.job_seconds // 60} minutes a job "
                    "may run in this public demo: choose fewer epochs, a larger batch or a smaller network.",

@@ -13,12 +13,13 @@ from app_pages.jobs_view import (
     live,
     my_jobs,
     progress_text,
+    settle_training,
     watch,
 )
-from app_pages.session import session_id
-from model.lab import jobs, store
+from app_pages.session import DEFAULT, session_id
+from model.lab import jobs, models, store
 from model.lab.jobs import Job
-from model.lab.limits import auto_warmup
+from model.lab.limits import auto_warmup, current_limits
 from model.training.config import ConfigError, TrainConfig
 
 
@@ -26,7 +27,9 @@ def start_training(config: TrainConfig, slot: str) -> None:
     """Queue a training for this session (or join the same one); its job id
     goes in ``st.session_state[slot]`` for the page to follow."""
     try:
-        job = jobs.submit_training(config, session=session_id())
+        # Never made current by the job itself: settle_training decides, once it is done,
+        # so that a worse model does not silently replace the current one.
+        job = jobs.submit_training(config, session=session_id(), make_current=False)
     except (jobs.QueueFull, ConfigError) as exc:
         st.error(f"Not started: {exc}", icon=":material/error:")
         return
@@ -54,19 +57,60 @@ def show_training(slot: str) -> None:
     if meta is None:
         st.warning("That run is no longer kept (the demo's disk quota removed it): train it again.")
         return
+    st.markdown(f"**Result of {meta.get('description', job.title)}**")
+    outcome = settle_training(job)
+    demo = current_limits().demo
+    key = meta["key"]
+    current = store.current_run()
+    is_current = current is not None and current.key == key
+    before = outcome.previous if outcome is not None else None  # the current model when it finished
+    which = "previous" if is_current else "current"
     a, b, c = st.columns(3)
-    a.metric("Test accuracy", f"{meta['metrics']['test_accuracy']:.2%}")
+    new_accuracy, old_accuracy = models.accuracy(meta), models.accuracy(before)
+    a.metric("Test accuracy", f"{meta['metrics']['test_accuracy']:.2%}",
+             None if old_accuracy is None or new_accuracy is None
+             else f"{(new_accuracy - old_accuracy) * 100:+.2f} points vs the {which} model")
     b.metric("Test loss", f"{meta['metrics']['test_loss']:.4f}")
     c.metric("Training time", f"{meta.get('train_seconds', 0):.1f} s", help="Of the run that trained it.")
+    if before is not None:
+        score = "" if old_accuracy is None else f" · {old_accuracy:.2%}"
+        st.caption(f"The {which} model: {before.get('description', '?')}{score}")
     if job.result.get("cached"):
-        st.info("These settings were trained before: the saved run was reused, nothing was retrained.")
+        st.info("These settings were trained before: the saved run was reused at once, nothing was retrained.")
     show_history(st, meta["history"])
-    if job.params.get("make_current"):
-        st.success(f"Saved as `mnist_model.h5` (kept run `{meta['key']}`); it is now the model the "
+    if demo:
+        if st.session_state.get("model_key") == key:
+            st.success(f"Kept as run `{key}`: it is now the model your Evaluate and Draw pages use "
+                       "(other visitors keep the demo model).")
+        else:
+            st.info(f"Kept as run `{key}`; your pages use another model.")
+            use_button(key, demo)
+        return
+    if is_current:
+        st.success(f"Saved as `mnist_model.h5` (kept run `{key}`); it is now the model the "
                    "Evaluate and Draw pages use.")
+    elif outcome is not None and outcome.worse and current is not None:
+        st.warning(f"It scores worse than the current model, so the current model stays: this one is kept as run "
+                   f"`{key}`. Use it anyway?", icon=":material/compare_arrows:")
+        use_button(key, demo)
     else:
-        st.success(f"Kept as run `{meta['key']}`: it is now the model your Evaluate and Draw pages use "
-                   "(other visitors keep the demo model).")
+        st.info(f"Kept as run `{key}`; the current model is another one.")
+        use_button(key, demo)
+
+
+def use_button(key: str, demo: bool) -> None:
+    """"Use this model": locally the current model for everyone, in the demo this visitor's."""
+    st.button("Use this model", key=f"use_{key}", type="primary", icon=":material/check:", on_click=use_model,
+              args=(key, demo))
+
+
+def use_model(key: str, demo: bool) -> None:
+    """A button's callback (it runs before the widgets: it may set the model picker)."""
+    if demo:
+        st.session_state.model_key = key
+    else:
+        models.use(key)
+        st.session_state.model_key = DEFAULT
 
 
 def getting_ready() -> None:

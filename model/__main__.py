@@ -6,6 +6,7 @@
     python -m model explain mnist_model.h5        # attributions and activations as a PNG
     python -m model drawings stats                # the saved drawings
     python -m model ensemble KEY KEY              # kept runs averaged into one model
+    python -m model lab-db repair                 # move a damaged lab.db aside, start a fresh one
 
 ``python -m model COMMAND --help`` lists each command's flags.
 """
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 from model.cli import BAD_INPUT, fail
 
-COMMANDS = ("train", "evaluate", "tune", "explain", "drawings", "ensemble")
+COMMANDS = ("train", "evaluate", "tune", "explain", "drawings", "ensemble", "lab-db")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, *rest = argv
     if command not in COMMANDS:
         return fail(f"unknown command {command!r}; one of: {', '.join(COMMANDS)} (see --help)")
-    return importlib.import_module(f"model.cli.{command}").main(rest)
+    return importlib.import_module(f"model.cli.{command.replace('-', '_')}").main(rest)
 
 
 if __name__ == "__main__":

@@ -8,17 +8,72 @@ sees half a file and a crash or a full disk never leaves a damaged one.
     with atomic_path(Path("models/x/model.h5")) as tmp:
         model.save(tmp)                # renamed to model.h5 only if this succeeds
     write_json(Path("meta.json"), {"key": "x"})
+
+A full disk is named as such wherever it shows (``disk_full``): h5py says
+"file write failed ... errno = 28" over several lines, SQLite "database or
+disk is full" or only "disk I/O error"; the visitor gets one whole line,
+``DiskFull``, saying where and about how much room the lab needs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+LOW_FREE_BYTES = 2 * 2**20  # less free than this: an "I/O error" on writing is the disk being full
+_FULL_WORDS = ("no space left on device", "errno = 28", "[errno 28]", "database or disk is full", "disk quota exceeded")
+
+
+class DiskFull(OSError):
+    """No room left where the lab writes; the message says where and how much, in one line."""
+
+    def __init__(self, folder: Path, need_bytes: int) -> None:
+        super().__init__(errno.ENOSPC, disk_full_message(folder, need_bytes))
+        self.folder, self.need_bytes = Path(folder), need_bytes
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def disk_full_message(folder: Path, need_bytes: int) -> str:
+    return f"the disk is full: the lab needs about {max(1, math.ceil(need_bytes / 1e6))} MB free in {folder}"
+
+
+def free_bytes(folder: Path) -> int | None:
+    """Free bytes on ``folder``'s file system (of its nearest existing parent), None if unknown."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def disk_full(exc: BaseException, folder: Path | None = None) -> bool:
+    """Did ``exc`` (or what caused it) come from a full disk? A bare "disk
+    I/O error" counts when ``folder``'s disk has almost no room left."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = str(exc).lower()
+        if isinstance(exc, DiskFull) or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) \
+                or any(word in text for word in _FULL_WORDS) or getattr(exc, "sqlite_errorcode", None) == 13:
+            return True
+        if folder is not None and "disk i/o error" in text:
+            free = free_bytes(folder)
+            if free is not None and free < LOW_FREE_BYTES:
+                return True
+        exc = exc.__cause__ or exc.__context__ or getattr(exc, "orig", None)
+    return False
 
 
 @contextlib.contextmanager

@@ -294,7 +294,7 @@ def test_a_version_1_database_is_upgraded_not_broken(lab_database):
     raw.dispose()
     drawings.save(image(1), 2)  # opening it through model.lab.db upgrades it
     with db.engine().connect() as conn:
-        assert conn.execute(sa.select(db.schema_version.c.version)).scalars().all() == [db.SCHEMA_VERSION] == [2]
+        assert conn.execute(sa.select(db.schema_version.c.version)).scalars().all() == [db.SCHEMA_VERSION] == [3]
         assert conn.execute(sa.select(db.jobs.c.key)).scalars().all() == ["k1"]
     assert drawings.count() == 1
 
@@ -391,7 +391,10 @@ def test_the_drawings_page_lists_relabels_and_deletes(lab_dir):
     drawings.save(image(2), 4, probs=probs_for(4), model="m")
     at = drawings_page()
     assert "2 saved drawings" in " ".join(str(m.value) for m in at.markdown)
+    assert at.button(key=f"relabel_apply_{first}").disabled  # nothing to relabel yet
     at.selectbox(key=f"relabel_{first}").set_value(5).run()
+    assert not drawings.list_drawings(digit=5)  # choosing a digit alone changes nothing
+    at.button(key=f"relabel_apply_{first}").click().run()
     assert not at.exception and drawings.list_drawings(digit=5)[0].id == first
     at.button(key=f"delete_{first}").click().run()
     at.button(key=f"confirm_{first}").click().run()

@@ -103,12 +103,14 @@ def test_cancel_stops_a_running_job_and_leaves_no_half_made_run(lab_dir):
     runner = jobs.Runner(lab_dir, 1, LOCAL)
     drive(runner, job.id, lambda j: (j.progress or {}).get("step", 0) > 0)
     proc = runner.running[job.id][0]
-    assert store.run_dir(LONG.key(), lab_dir).exists()  # TensorBoard logs are being written
+    assert list((lab_dir / store.RUNS).glob(f"{store.TEMP_PREFIX}{LONG.key()}-*/logs"))  # logs, in a temporary folder
+    assert not store.run_dir(LONG.key(), lab_dir).exists()  # nothing under its real name until complete
     jobs.cancel(job.id)
     ended = drive(runner, job.id, over)
     assert ended.status == "cancelled"
     assert proc.poll() is not None  # the process is gone
     assert not store.run_dir(LONG.key(), lab_dir).exists()
+    assert not list((lab_dir / store.RUNS).glob(f"{store.TEMP_PREFIX}*"))
     assert not store.training_busy(lab_dir)
 
 

@@ -94,7 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = train(config, callbacks=[] if quiet else [ProgressCallback(_print_progress, 5.0)], out=out)
     except ConfigError as exc:  # e.g. no saved drawings to train with
         return fail(exc)
-    except Exception as exc:  # one line, never a traceback
+    except Exception as exc:  # one line, never a traceback; a full disk says so whole
+        from model.files import DiskFull, disk_full, disk_full_message
+        from model.lab import store
+
+        if isinstance(exc, DiskFull) or disk_full(exc):
+            folder = (Path(out).parent if out else store.workdir() / store.RUNS).resolve()
+            return fail(str(exc) if isinstance(exc, DiskFull) else disk_full_message(folder, 100 * 2**20), FAILED)
         return fail(f"training failed: {exc}", FAILED)
     m = result.metrics
     note = " (same settings as an earlier run: reused it)" if result.cached else ""

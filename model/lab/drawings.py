@@ -17,7 +17,11 @@ can never sit on both sides.
 Every change is one transaction: concurrent saves from many sessions lose
 nothing, a crash mid-save loses at most that drawing, an import adds all of
 its file or nothing. A bad row is refused with ``DrawingRefused`` (a
-``ValueError``) and a one-line message.
+``ValueError``) and a one-line message. A save may carry the caller's own id
+(``client_id``, unique in the table): a save retried after an error whose
+first attempt was stored after all, or a double click, finds that row
+instead of storing a second. A database that is down, full or locked past
+``db.BUSY_S`` raises ``db.DatabaseUnavailable`` at once: a click never hangs.
 
     python -m model drawings stats
     python -m model drawings export drawings.npz     # x uint8 (N, 28, 28), y
@@ -194,17 +198,19 @@ def make_row(image: Any, label: Any, canvas: Any = None, probs: Sequence[float] 
 
 
 def _write(work, root: Path | None):
-    """Run ``work(conn)`` in one transaction; SQLite's "database is locked"
-    (another writer's snapshot won) is retried, since nothing was written."""
-    eng = db.engine(root)
+    """Run ``work(conn)`` in one transaction. SQLite's "database is locked"
+    from a stale snapshot (another writer won; nothing was written) is
+    retried at once; a lock held by other work waits ``db.BUSY_S`` at most,
+    then ``DatabaseBusy`` says the lab is busy: a click never hangs."""
+    deadline = time.monotonic() + db.BUSY_S
     for attempt in range(8):
         try:
-            with eng.begin() as conn:
+            with db.begin(root) as conn:
                 if conn.dialect.name == "postgresql":  # saves and imports take turns: exact caps
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(1313)"))
                 return work(conn)
-        except sa.exc.OperationalError:
-            if attempt == 7:
+        except db.DatabaseBusy:
+            if attempt == 7 or time.monotonic() > deadline:
                 raise
             time.sleep(0.05 * (attempt + 1))
 
@@ -222,19 +228,45 @@ def _check_caps(conn: sa.Connection, session: str | None, limits: Limits) -> Non
 
 def save(image: Any, label: Any, *, canvas: Any = None, probs: Sequence[float] | None = None,
          model: str | None = None, session: str | None = None, limits: Limits | None = None,
-         root: Path | None = None) -> int:
+         root: Path | None = None, client_id: str | None = None) -> int:
     """Keep one drawing with its right digit ``label``; returns its id.
     ``image``: the 28x28 image the model saw; ``canvas``: the drawing itself.
-    Raises ``DrawingRefused`` for a bad row, ``DrawingsFull`` over a cap."""
+    ``client_id``: the caller's own name for this save (at most 64 characters),
+    so that a retry after an error, or a double click, stores one row: a save
+    whose id is kept already returns that row's id and stores nothing.
+    Raises ``DrawingRefused`` for a bad row, ``DrawingsFull`` over a cap,
+    ``db.DatabaseUnavailable`` when the database can't take it (not stored)."""
     row = make_row(image, label, canvas, probs, model, session)
+    if client_id is not None:
+        if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
+            raise DrawingRefused("a save's client id must be a string of 1 to 64 characters")
+        row["client_id"] = client_id
     limits = limits or current_limits()
 
     def work(conn: sa.Connection) -> int:
+        known = _saved_as(conn, client_id)
+        if known is not None:
+            return known
         # Insert first, then count: the insert takes the write lock, so the count is exact.
         new_id = conn.execute(db.drawings.insert().values(**row)).inserted_primary_key[0]
         _check_caps(conn, session, limits)  # over a cap: the exception rolls the insert back
         return int(new_id)
-    return _write(work, root)
+    try:
+        return _write(work, root)
+    except sa.exc.IntegrityError:  # the same client id, saved by a retry that raced this one
+        if client_id is None:
+            raise
+        with db.connect(root) as conn:
+            known = _saved_as(conn, client_id)
+        if known is None:
+            raise
+        return known
+
+
+def _saved_as(conn: sa.Connection, client_id: str | None) -> int | None:
+    if client_id is None:
+        return None
+    return conn.execute(sa.select(db.drawings.c.id).where(db.drawings.c.client_id == client_id)).scalar()
 
 
 def save_many(rows: Sequence[dict[str, Any]], root: Path | None = None) -> tuple[int, int]:
@@ -306,12 +338,12 @@ def list_drawings(digit: int | None = None, right: bool | None = None, part: str
     query = sa.select(t).where(*_filters(digit, right, part)).order_by(*order, t.c.id.desc()).offset(offset)
     if limit is not None:
         query = query.limit(limit)
-    with db.engine(root).connect() as conn:
+    with db.connect(root) as conn:
         return [_drawing(r, with_canvas) for r in conn.execute(query)]
 
 
 def count(digit: int | None = None, right: bool | None = None, part: str = "all", root: Path | None = None) -> int:
-    with db.engine(root).connect() as conn:
+    with db.connect(root) as conn:
         return int(conn.execute(sa.select(sa.func.count()).where(*_filters(digit, right, part))
                                 .select_from(db.drawings)).scalar())
 
@@ -323,7 +355,7 @@ def counts(root: Path | None = None) -> Counts:
     query = sa.select(t.c.label, sa.func.count(), sa.func.sum(wrong),
                       sa.func.sum(sa.case((t.c.held_out, 1), else_=0))).group_by(t.c.label)
     out = np.zeros((3, 10), np.int64)
-    with db.engine(root).connect() as conn:
+    with db.connect(root) as conn:
         for label, n, n_wrong, n_held in conn.execute(query):
             out[:, label] = n, n_wrong or 0, n_held or 0
     return Counts(*out)
@@ -333,7 +365,7 @@ def collection(part: str = "all", root: Path | None = None) -> Collection:
     """The saved drawings of ``part`` ("all", "train", "held_out") as arrays."""
     t = db.drawings
     query = sa.select(t.c.id, t.c.image, t.c.label, t.c.digest).where(*_filters(None, None, part)).order_by(t.c.id)
-    with db.engine(root).connect() as conn:
+    with db.connect(root) as conn:
         rows = conn.execute(query).all()
     x = np.stack([np.frombuffer(r.image, np.uint8).reshape(28, 28) for r in rows]) if rows \
         else np.zeros((0, 28, 28), np.uint8)

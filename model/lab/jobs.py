@@ -15,6 +15,17 @@ task from a broken pool; ``subprocess`` gives both, and the queue lives in the
 database, where a restarted server finds it (a job that was running when its
 server died is reported as interrupted, never left "running").
 
+A job tells the truth about itself. Its row holds a lease: the boot of the
+machine and the identity (pid and start time, from ``/proc``) of the server
+process that runs it and of the job's own process, so a restarted server
+knows at its first read which jobs lost their process, and a new request
+never joins a dead job (a server on another machine falls back to the
+heartbeat). The job's process writes progress from a thread of its own: a
+database that is locked, down or full skips a progress write (the next one
+carries newer progress), never stops the training. Each ending names its
+cause: cancelled, the time budget, a signal (out of memory only when the
+kernel's cgroup counted an OOM kill), a full disk, the database.
+
     from model.lab import jobs
     job = jobs.submit_training(TrainConfig(epochs=1), session="abc")
     jobs.ensure_runner()            # once per server process
@@ -27,6 +38,8 @@ import contextlib
 import json
 import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -38,8 +51,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from model.files import DiskFull, disk_full, disk_full_message
 from model.lab import db, store
 from model.lab.limits import LOCAL, Limits, current_limits
+from model.logs import first_line
 from model.training.config import PRESETS, TrainConfig
 
 log = logging.getLogger("mnist_lab")
@@ -48,6 +63,11 @@ ROOT = Path(__file__).resolve().parents[2]  # the checkout: model/lab/ is two le
 HEARTBEAT_S = 2.0
 STALE_S = 30.0  # a running job with no heartbeat for this long has lost its process
 POLL_S = 0.25
+BACKOFF_MAX_S = 30.0  # a runner whose database is gone retries at most this far apart
+PROGRESS_S = 0.5  # a job's process writes its progress at most this often
+FINISH_PATIENCE_S = 120.0  # a job's process retries writing its ending this long
+EX_TEMPFAIL = 75  # a job's exit status: it ended, but the database could not be told
+TRAINING_NEED_BYTES = 100 * 2**20  # room a training's run needs when the model's size is unknown
 IDLE_S = 60.0  # a runner with nothing to do for this long ends; the next page run starts another
 WARMUP_PRESET = "fast-cnn"  # trains in ~8 s (bfloat16; ~20 s in float32) and reads drawn digits far better than the MLP (bench/presets.py)
 WARMUP_SESSION = "server"
@@ -99,9 +119,9 @@ def submit(kind: str, key: str, params: dict[str, Any], session: str | None = No
     Raises ``QueueFull`` when the queue (or, in the demo, this session's
     share of it) is full."""
     limits = limits or current_limits()
-    eng = db.engine(root)
+    _mark_interrupted(root)  # a job whose process is gone is never joined
     for _ in range(3):
-        with eng.begin() as conn:
+        with db.begin(root) as conn:
             same = conn.execute(sa.select(db.jobs).where(db.jobs.c.kind == kind, db.jobs.c.key == key,
                                                          db.jobs.c.status.in_(db.ACTIVE))).first()
             if same is not None:
@@ -145,7 +165,7 @@ def submit_training(config: TrainConfig, session: str | None = None, make_curren
     if make_current:
         store.make_current(key, root)
     now = time.time()
-    with db.engine(root).begin() as conn:
+    with db.begin(root) as conn:
         job_id = conn.execute(db.jobs.insert().values(
             kind="train", key=key, params=params, session=session, status="done", cancel=False,
             message="these settings were trained before: the kept run is reused", result=_train_result(meta, True),
@@ -189,7 +209,7 @@ def ensure_warmup(root: Path | None = None, retry: bool = False) -> Job | None:
 
 def cancel(job_id: int, root: Path | None = None) -> None:
     """Cancel a job: a queued one never starts; a running one is stopped by its runner."""
-    with db.engine(root).begin() as conn:
+    with db.begin(root) as conn:
         conn.execute(db.jobs.update().where(db.jobs.c.id == job_id, db.jobs.c.status == "queued")
                      .values(status="cancelled", message="cancelled before it started", finished_at=time.time()))
         conn.execute(db.jobs.update().where(db.jobs.c.id == job_id, db.jobs.c.status == "running")
@@ -215,7 +235,7 @@ def list_jobs(root: Path | None = None, session: str | None = None, ids: list[in
         ([db.jobs.c.id.in_(ids)] if ids is not None else [])
     if chosen:
         query = query.where(sa.or_(*chosen))
-    with db.engine(root).connect() as conn:
+    with db.connect(root) as conn:
         rows = conn.execute(query).all()
         queue = [r.id for r in conn.execute(sa.select(db.jobs.c.id).where(db.jobs.c.status == "queued")
                                             .order_by(db.jobs.c.id))]
@@ -224,7 +244,7 @@ def list_jobs(root: Path | None = None, session: str | None = None, ids: list[in
 
 def running_keys(root: Path | None = None) -> set[str]:
     """The run keys of the trainings queued or running: their files are in use."""
-    with db.engine(root).connect() as conn:
+    with db.connect(root) as conn:
         rows = conn.execute(sa.select(db.jobs.c.key).where(db.jobs.c.kind == "train",
                                                            db.jobs.c.status.in_(db.ACTIVE)))
         return {r.key for r in rows}
@@ -241,30 +261,97 @@ def keep_within_quota(root: Path | None = None, limits: Limits | None = None) ->
 
 
 def _mark_interrupted(root: Path | None) -> None:
-    """Every read calls this (each page run, each live refresh): it only reads,
-    and writes only when a running job has really lost its process."""
-    stale = (db.jobs.c.status == "running", db.jobs.c.heartbeat < time.time() - STALE_S)
-    with db.engine(root).connect() as conn:
-        if not conn.execute(sa.select(sa.func.count()).where(*stale)).scalar():
-            return
-    with db.engine(root).begin() as conn:
-        conn.execute(db.jobs.update().where(*stale)
-                     .values(status="interrupted", finished_at=time.time(),
-                             message="interrupted: the server restarted while it ran; start it again"))
+    """Every read calls this (each page run, each live refresh): it reads the
+    running jobs' leases, and writes only when one has really lost its process."""
+    with db.connect(root) as conn:
+        running = conn.execute(sa.select(db.jobs.c.id, db.jobs.c.lease, db.jobs.c.heartbeat)
+                               .where(db.jobs.c.status == "running")).all()
+    lost = {row.id: why for row in running if (why := _lost(row.lease, row.heartbeat))}
+    for job_id, why in lost.items():
+        _update(job_id, root, "running", status="interrupted", finished_at=time.time(), message=why)
+
+
+def _lost(lease: dict[str, Any] | None, heartbeat: float | None) -> str | None:
+    """Why a running job has lost its process, or None while it has one. On
+    this machine the lease answers at once: the server process that runs it
+    is gone (its orphaned job process is stopped too); from elsewhere, the
+    heartbeat stopped."""
+    if lease and lease.get("boot") == BOOT and lease.get("runner"):
+        if _alive(lease["runner"]):
+            return None
+        _stop_orphan(lease.get("job"))
+        return "interrupted: the server restarted while it ran; start it again"
+    if heartbeat is None or heartbeat < time.time() - STALE_S:
+        return (f"interrupted: the server that ran it stopped or restarted (no sign of life for "
+                f"{STALE_S:.0f} s); start it again")
+    return None
+
+
+# --- which process is which --------------------------------------------------------
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return socket.gethostname()
+
+
+BOOT = _boot_id()  # this boot of this machine: a pid means something only within it
+
+
+def process_identity(pid: int) -> list[int] | None:
+    """``[pid, start time]`` of a live process (its start in clock ticks since
+    boot, from ``/proc/<pid>/stat``: a reused pid has another); None if there
+    is no such live process, or no ``/proc``."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] in ("Z", "X"):  # a zombie has ended
+        return None
+    return [pid, int(fields[19])]
+
+
+def _alive(identity: list[int] | None) -> bool:
+    return bool(identity) and process_identity(identity[0]) == list(identity)
+
+
+def _stop_orphan(identity: list[int] | None) -> None:
+    """End a job's process whose server died (it would end itself within a
+    heartbeat; this makes it at once, so its files can be cleaned)."""
+    if _alive(identity):
+        with contextlib.suppress(OSError):
+            os.kill(identity[0], signal.SIGKILL)
+
+
+def _oom_kills() -> int | None:
+    """The kernel's count of out-of-memory kills in this process's cgroup
+    (cgroup v2's ``memory.events``), None when it can't be read."""
+    try:
+        group = Path("/proc/self/cgroup").read_text().splitlines()[0].split("::", 1)[1]
+        for line in Path(f"/sys/fs/cgroup{group}/memory.events").read_text().splitlines():
+            name, value = line.split()
+            if name == "oom_kill":
+                return int(value)
+    except (OSError, IndexError, ValueError):
+        return None
+    return None
 
 
 def _update(job_id: int, root: Path | None, where_status: str | None = None, **values: Any) -> bool:
     query = db.jobs.update().where(db.jobs.c.id == job_id)
     if where_status is not None:
         query = query.where(db.jobs.c.status == where_status)
-    with db.engine(root).begin() as conn:
+    with db.begin(root) as conn:
         return conn.execute(query.values(**values)).rowcount > 0
 
 
-def _finish(job_id: int, root: Path | None, status: str, message: str = "", result: Any = None) -> bool:
+def _finish(job_id: int, root: Path | None, status: str, message: str = "", result: Any = None,
+            **values: Any) -> bool:
     """End a running job (a no-op if something else ended it first)."""
     return _update(job_id, root, "running", status=status, message=message, result=result,
-                   finished_at=time.time())
+                   finished_at=time.time(), **values)
 
 
 # --- the runner (a thread in the server) -----------------------------------------
@@ -280,6 +367,9 @@ def ensure_runner(root: Path | None = None, workers: int | None = None) -> None:
     with _runners_lock:
         thread = _runners.get(url)
         if thread is None or not thread.is_alive():
+            if not _runners:  # this process's first runner: what a crash left is removed
+                with contextlib.suppress(OSError):
+                    store.remove_leftovers(root)
             runner = Runner(root, workers or current_limits().workers)
             thread = threading.Thread(target=runner.serve, name=f"mnist-lab-jobs:{url}", daemon=True)
             thread.start()
@@ -294,40 +384,60 @@ class Runner:
         self.root = Path(root) if root is not None else store.workdir().resolve()
         self.workers = workers
         self.id = uuid.uuid4().hex
-        self.running: dict[int, tuple[subprocess.Popen, float]] = {}
+        self.running: dict[int, tuple[subprocess.Popen, float, int | None]] = {}  # proc, start, OOM kills then
         self.limits = limits or current_limits()
+        self.failures = 0  # rounds in a row that failed: the back-off grows with them
 
     def serve(self) -> None:
         idle_since = time.time()
         while True:
-            try:
-                self.step()
-            except Exception:  # the database was busy or briefly gone: try again
-                log.exception("job runner")
+            self._round()
             if self.running:
                 idle_since = time.time()
-            elif time.time() - idle_since > IDLE_S and self._retire():
+            elif time.time() - idle_since > IDLE_S and not self.failures and self._retire():
                 return
-            time.sleep(POLL_S)
+            time.sleep(self.pause())
+
+    def _round(self) -> None:
+        """One ``step``; a failure is logged once in one line (the traceback
+        at debug level) until the database is back, and backs the runner off."""
+        try:
+            self.step()
+        except Exception as exc:  # the database is busy, gone or full: try again later
+            self.failures += 1
+            if self.failures == 1:
+                log.warning("job runner: %s (retrying, at most every %.0f s)", first_line(exc), BACKOFF_MAX_S)
+            log.debug("job runner", exc_info=True)
+        else:
+            if self.failures:
+                log.warning("job runner: working again after %d failed rounds", self.failures)
+            self.failures = 0
+
+    def pause(self) -> float:
+        """Seconds to the next round: ``POLL_S``, doubling with each failed round up to ``BACKOFF_MAX_S``."""
+        return min(BACKOFF_MAX_S, POLL_S * 2 ** min(self.failures, 16))
 
     def _retire(self) -> bool:
         """End this runner if no job waits (checked under the lock that
         ``ensure_runner`` takes, so a job queued meanwhile is never orphaned)."""
         url = db.database_url(self.root)
         with _runners_lock:
-            with db.engine(self.root).connect() as conn:
-                waiting = conn.execute(sa.select(sa.func.count()).where(db.jobs.c.status == "queued")).scalar()
+            try:
+                with db.connect(self.root) as conn:
+                    waiting = conn.execute(sa.select(sa.func.count()).where(db.jobs.c.status == "queued")).scalar()
+            except db.DatabaseUnavailable:
+                return False
             if waiting:
                 return False
             _runners.pop(url, None)
             return True
 
     def step(self) -> None:
-        for job_id, (proc, started) in list(self.running.items()):
+        for job_id, (proc, started, oom_before) in list(self.running.items()):
             job = get(job_id, self.root)
             if proc.poll() is not None:
-                if _finish(job_id, self.root, "failed", _crash_message(proc.returncode)):
-                    self._discard_partial(job)
+                if job is not None and job.active:
+                    self._ended(job, proc.returncode, oom_before)
                 del self.running[job_id]
                 self._tidy()
             elif job is None or job.cancel or job.status in ("cancelled", "interrupted"):
@@ -343,18 +453,34 @@ class Runner:
             job_id = self._claim()
             if job_id is None:
                 break
-            self.running[job_id] = (self._start(job_id), time.time())
+            try:
+                self.running[job_id] = (self._start(job_id), time.time(), _oom_kills())
+            except OSError as exc:  # e.g. no room for its log: it can't start
+                _finish(job_id, self.root, "failed", f"failed: {_why(exc, self.root)}")
+
+    def _ended(self, job: Job, code: int, oom_before: int | None) -> None:
+        """The job's process ended without saying how: say it for it. A
+        training whose run is complete on disk is done whatever the database
+        let it write (it ends with ``EX_TEMPFAIL`` when it could not)."""
+        meta = store.load_run_meta(job.key, self.root) if job.kind == "train" and code in (0, EX_TEMPFAIL) else None
+        if meta is not None:
+            _finish(job.id, self.root, "done", "done", _train_result(meta, False))
+        elif _finish(job.id, self.root, "failed", _crash_message(code, oom_before, _oom_kills())):
+            self._discard_partial(job)
 
     def _claim(self) -> int | None:
-        """Take the oldest queued job (atomic: two runners never take the same)."""
-        with db.engine(self.root).begin() as conn:
+        """Take the oldest queued job (atomic: two runners never take the same),
+        leased to this process."""
+        with db.begin(self.root) as conn:
             job_id = conn.execute(sa.select(db.jobs.c.id).where(db.jobs.c.status == "queued")
                                   .order_by(db.jobs.c.id).limit(1)).scalar()
             if job_id is None:
                 return None
             now = time.time()
+            lease = {"boot": BOOT, "runner": process_identity(os.getpid())}
             taken = conn.execute(db.jobs.update().where(db.jobs.c.id == job_id, db.jobs.c.status == "queued")
-                                 .values(status="running", runner=self.id, started_at=now, heartbeat=now))
+                                 .values(status="running", runner=self.id, started_at=now, heartbeat=now,
+                                         lease=lease))
             return job_id if taken.rowcount else None
 
     def _start(self, job_id: int) -> subprocess.Popen:
@@ -365,7 +491,8 @@ class Runner:
         with open(logs / f"{job_id}.log", "ab") as out:  # the details stay in the server's files
             proc = subprocess.Popen([sys.executable, "-m", "model.lab.jobs", str(job_id)], cwd=ROOT, env=env,
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        _update(job_id, self.root, pid=proc.pid)
+        lease = {"boot": BOOT, "runner": process_identity(os.getpid()), "job": process_identity(proc.pid)}
+        _update(job_id, self.root, pid=proc.pid, lease=lease)
         return proc
 
     @staticmethod
@@ -381,79 +508,145 @@ class Runner:
         """A stopped training leaves no half-made run folder behind."""
         if job is not None and job.kind == "train":
             store.discard_incomplete_run(job.key, self.root)
+            with contextlib.suppress(OSError):
+                store.remove_leftovers(self.root)
 
     def _tidy(self) -> None:
         keep_within_quota(self.root, self.limits)
 
 
-def _crash_message(code: int | None) -> str:
-    if code is not None and code < 0 and -code == 9:
-        return "failed: the training process was killed (out of memory?)"
+def _crash_message(code: int | None, oom_before: int | None = None, oom_after: int | None = None) -> str:
+    """Why a job's process ended on its own, as far as the kernel tells."""
+    if code == EX_TEMPFAIL:
+        return "failed: the lab's database was unavailable when the job ended; start it again"
+    if code is not None and code < 0:
+        number = -code
+        name = signal.Signals(number).name if number in signal.valid_signals() else "unknown"
+        if number == signal.SIGKILL:
+            if oom_before is not None and oom_after is not None and oom_after > oom_before:
+                return "failed: out of memory: the kernel stopped the training process (signal 9)"
+            return "failed: the training process was killed (signal 9: out of memory or killed by hand)"
+        return f"failed: the training process was killed by signal {number} ({name})"
     return f"failed: the training process stopped unexpectedly (exit code {code})"
+
+
+def _why(exc: BaseException, root: Path | None) -> str:
+    """An exception of a job as one whole line for the visitor."""
+    if isinstance(exc, (DiskFull, db.DatabaseUnavailable)):
+        return str(exc)
+    folder = (root or store.workdir()) / store.RUNS
+    if disk_full(exc, folder):
+        return disk_full_message(folder.resolve(), TRAINING_NEED_BYTES)
+    if type(exc).__name__ == "ResourceExhaustedError":
+        return "out of memory: TensorFlow could not allocate a tensor (a smaller batch or model needs less)"
+    return first_line(exc)
 
 
 # --- the job's own process ----------------------------------------------------------
 
 
 def run(job_id: int, root: Path | None = None) -> None:
-    """Do job ``job_id`` here, writing progress, heartbeat and result to its row."""
-    from model.logs import first_line, quiet_tensorflow
+    """Do job ``job_id`` here, writing progress, heartbeat and result to its
+    row; exits ``EX_TEMPFAIL`` when the database could not be told how it ended."""
+    from model.logs import quiet_tensorflow
 
     quiet_tensorflow()
     with contextlib.suppress(OSError):
         os.nice(19)  # the server's visitors (drawing) come first; training takes the idle CPU
-    job = get(job_id, root)
+    try:
+        job = _patiently(lambda: get(job_id, root), 30)
+    except db.DatabaseUnavailable:
+        sys.exit(EX_TEMPFAIL)
     if job is None or job.status != "running":
         return
-    threading.Thread(target=_beat, args=(job_id, root, os.getppid()), daemon=True).start()
+    writer = ProgressWriter(job_id, root, os.getppid())
     try:
-        result = (_train if job.kind == "train" else _search)(job, root)
+        result = (_train if job.kind == "train" else _search)(job, root, writer.put)
     except Exception as exc:  # one line for the visitor; the details go to the job's log
         log.exception("job %s failed", job_id)
-        _finish(job_id, root, "failed", f"failed: {first_line(exc)}")
+        ending = {"status": "failed", "message": f"failed: {_why(exc, root)}"}
     else:
-        _finish(job_id, root, "done", "done", result)
+        ending = {"status": "done", "message": "done", "result": result}
+    writer.stop()
+    extra = {"progress": writer.latest} if writer.latest is not None else {}
+    try:
+        _patiently(lambda: _finish(job_id, root, **ending, **extra), FINISH_PATIENCE_S)
+    except db.DatabaseUnavailable:
+        log.error("job %s ended (%s) but the database could not be told", job_id, ending["message"])
+        sys.exit(EX_TEMPFAIL)
 
 
-def _beat(job_id: int, root: Path | None, parent: int) -> None:
-    """Heartbeat; and end this process if the server that started it is gone."""
+def _patiently(call, seconds: float):
+    """``call()``, retried while the database is unavailable, for ``seconds`` at most."""
+    deadline, pause = time.monotonic() + seconds, 0.5
     while True:
-        if os.getppid() != parent:
-            os._exit(1)
-        with contextlib.suppress(Exception):
-            _update(job_id, root, heartbeat=time.time())
-        time.sleep(HEARTBEAT_S)
+        try:
+            return call()
+        except db.DatabaseUnavailable as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("database unavailable (%s): retrying in %.0f s", exc, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 10.0)
 
 
-def _reporter(job_id: int, root: Path | None, every: float = 0.5):
-    last = [0.0]
+class ProgressWriter:
+    """The job's progress and heartbeat, written by a thread of their own:
+    the training only hands over its latest progress (``put``) and never waits
+    for the database. A write that fails is skipped; the next one carries
+    newer progress. It also ends this process if the server that started it
+    is gone."""
 
-    def report(progress: dict[str, Any], force: bool = False) -> None:
-        now = time.time()
-        if force or now - last[0] >= every:
-            last[0] = now
-            _update(job_id, root, progress=progress, heartbeat=now)
-    return report
+    def __init__(self, job_id: int, root: Path | None, parent: int) -> None:
+        self.job_id, self.root, self.parent = job_id, root, parent
+        self.latest: dict[str, Any] | None = None
+        self._written: dict[str, Any] | None = None
+        self._beat = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="job-progress", daemon=True)
+        self._thread.start()
+
+    def put(self, progress: dict[str, Any], force: bool = False) -> None:
+        self.latest = progress
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=db.BUSY_S + 2)
+
+    def _serve(self) -> None:
+        while not self._done.wait(PROGRESS_S):
+            if os.getppid() != self.parent:
+                os._exit(1)
+            self.write()
+
+    def write(self) -> None:
+        latest, now = self.latest, time.time()
+        if latest is self._written and now - self._beat < HEARTBEAT_S:
+            return
+        values = {"heartbeat": now} if latest is self._written else {"heartbeat": now, "progress": latest}
+        try:
+            _update(self.job_id, self.root, **values)
+        except (db.DatabaseUnavailable, sa.exc.SQLAlchemyError) as exc:
+            log.warning("progress not written (%s): the next write carries it", first_line(exc))
+            return
+        self._written, self._beat = latest, now
 
 
-def _train(job: Job, root: Path | None) -> dict[str, Any]:
+def _train(job: Job, root: Path | None, report) -> dict[str, Any]:
     from model.lab.runs import train
     from model.training.callbacks import ProgressCallback, paced
 
-    report = _reporter(job.id, root)
     config = TrainConfig.from_dict(job.params["config"])
-    result = train(config, callbacks=[ProgressCallback(lambda p: report(p.to_dict(), p.event != "batch"), 0.5),
-                                      *paced()],
+    result = train(config, callbacks=[ProgressCallback(lambda p: report(p.to_dict()), PROGRESS_S), *paced()],
                    root=root, make_current=job.params.get("make_current", True))
     return _train_result(result.meta, result.cached)
 
 
-def _search(job: Job, root: Path | None) -> dict[str, Any]:
+def _search(job: Job, root: Path | None, report) -> dict[str, Any]:
     from model.data.mnist import load_mnist
     from model.lab.tuning import search
     from model.training.tune import SearchSpace
 
-    report = _reporter(job.id, root)
     rows: list[dict[str, Any]] = []
     trials = int(job.params["trials"])
 

@@ -13,6 +13,7 @@ drawings weight trains with the saved drawings' training part
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,20 @@ def run_key(config: TrainConfig, root: Path | None = None) -> str:
     return config.key(drawings=used.digest() if used is not None else "")
 
 
+def _train_and_keep(config: TrainConfig, callbacks: Sequence[Any], key: str, used, root: Path | None):
+    """Train in a temporary folder (its TensorBoard logs too), renamed to
+    ``models/<key>`` only when the run is complete: a failed or stopped
+    training leaves nothing behind."""
+    tmp = store.temp_run_dir(key, root)
+    try:
+        model, meta = train_new(config, callbacks, log_dir=tmp / "logs", key=key, drawings=used)
+        store.save_run(model, meta, root, folder=tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return model, meta
+
+
 def train(config: TrainConfig = TrainConfig(), callbacks: Sequence[Any] = (),
           root: Path | None = None, out: Path | None = None, make_current: bool = True) -> TrainResult:
     """Train ``config`` on MNIST (or reuse the run that already did), keep the
@@ -78,8 +93,7 @@ def train(config: TrainConfig = TrainConfig(), callbacks: Sequence[Any] = (),
             model = keras.models.load_model(folder / "model.keras", compile=False)
         else:
             with store.file_lock(store.training_lock_path(root)):  # one training at a time
-                model, meta = train_new(config, callbacks, log_dir=folder / "logs", key=key, drawings=used)
-                store.save_run(model, meta, root)
+                model, meta = _train_and_keep(config, callbacks, key, used, root)
     path = store.make_current(key, root) if make_current else store.run_model_path(key, root)
     if out is not None and Path(out).resolve() != path.resolve():
         store.save_model(model, Path(out))

@@ -7,6 +7,9 @@ Layout, under the work folder (``MNIST_LAB_DIR``, default the current folder)::
     mnist_model.json -> .current/meta.json     its sidecar: config, metrics, history, timing, versions
     models/<key>/         every trained model, by its config's key:
         model.h5, model.keras, meta.json (written last: a run without it is incomplete)
+    models/.tmp-<key>-<pid>/  a run being written (by process pid), renamed to
+                          models/<key> only when complete; ``remove_leftovers``
+                          removes those whose process is gone
     models/lab.db         the lab's database (``model.lab.db``): background jobs
 
 Every file is written to a temporary name in the same folder, flushed to disk,
@@ -31,7 +34,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from model.files import atomic_path, fsync, read_json, write_json
+from model.files import DiskFull, atomic_path, disk_full, fsync, read_json, write_json
 from model.lab.limits import demo_mode
 
 CURRENT_MODEL = "mnist_model.h5"
@@ -39,6 +42,7 @@ CURRENT_META = "mnist_model.json"
 RUNS = "models"
 CURRENT_LINK = ".current"
 USED = ".used"  # touched when a session opens a run: the disk quota evicts the least recently used
+TEMP_PREFIX = ".tmp-"  # models/.tmp-<key>-<pid>: a run being written
 
 
 def workdir() -> Path:
@@ -108,13 +112,86 @@ def training_busy(root: Path | None = None) -> bool:
         return True
 
 
-def save_run(model, meta: dict[str, Any], root: Path | None = None) -> Path:
-    """Keep a trained model in the registry: .h5, .keras, then its meta."""
-    folder = run_dir(meta["key"], root)
-    save_model(model, run_model_path(meta["key"], root))
-    save_model(model, folder / "model.keras")
-    write_json(folder / "meta.json", meta)
-    return folder
+def temp_run_dir(key: str, root: Path | None = None) -> Path:
+    """Where this process writes run ``key`` until it is complete."""
+    return (root or workdir()) / RUNS / f"{TEMP_PREFIX}{key}-{os.getpid()}"
+
+
+def save_run(model, meta: dict[str, Any], root: Path | None = None, folder: Path | None = None) -> Path:
+    """Keep a trained model in the registry, whole or not at all: .h5, .keras,
+    then its meta, into a temporary folder (``folder``: the one its training
+    logs are in already) that is renamed to ``models/<key>`` once complete. On
+    any failure the temporary folder goes; a full disk raises ``DiskFull``."""
+    final = run_dir(meta["key"], root)
+    tmp = folder or temp_run_dir(meta["key"], root)
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        save_model(model, tmp / "model.h5")
+        save_model(model, tmp / "model.keras")
+        write_json(tmp / "meta.json", meta)
+        if (final / "meta.json").exists():  # kept meanwhile by another process: the same run by its key
+            shutil.rmtree(tmp, ignore_errors=True)
+            return final
+        if final.exists():  # an incomplete folder an older crash left
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        fsync(final.parent)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, DiskFull) and disk_full(exc, final.parent):
+            raise DiskFull(final.parent.resolve(), run_bytes(model)) from exc
+        raise
+    return final
+
+
+def run_bytes(model) -> int:
+    """About the room a kept run of ``model`` takes: its weights in two files,
+    with an optimizer's state, and a little for the rest."""
+    try:
+        params = int(model.count_params())
+    except (AttributeError, ValueError):  # not built: the generic estimate
+        return 100 * 2**20
+    return params * 4 * 6 + 2**20
+
+
+def remove_leftovers(root: Path | None = None) -> list[str]:
+    """Remove what a crash or a kill left under ``models/``: temporary run
+    folders whose process is gone, and run folders without their meta that
+    no training holds (an older version wrote those in place). Returns their names."""
+    runs = (root or workdir()) / RUNS
+    removed = []
+    for folder in sorted(runs.iterdir()) if runs.is_dir() else []:
+        if not folder.is_dir():
+            continue
+        if folder.name.startswith(TEMP_PREFIX):
+            pid = folder.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and _pid_alive(int(pid)):
+                continue
+        elif folder.name.startswith(".") or (folder / "meta.json").exists() or _locked(folder.with_suffix(".lock")):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder.name)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _locked(path: Path) -> bool:
+    if not path.exists():
+        return False
+    try:
+        with FileLock(path, timeout=0, thread_local=False, is_singleton=False):
+            return False
+    except Timeout:
+        return True
 
 
 def load_run_meta(key: str, root: Path | None = None) -> dict[str, Any] | None:
@@ -131,6 +208,8 @@ def list_runs(root: Path | None = None, session: str | None = None) -> list[dict
     session owns (its private uploads in the public demo) are left out."""
     runs = []
     for meta_path in ((root or workdir()) / RUNS).glob("*/meta.json"):
+        if meta_path.parent.name.startswith("."):  # a run being written
+            continue
         with contextlib.suppress(OSError, ValueError):
             runs.append(read_json(meta_path))
     if session is not None:
@@ -256,3 +335,22 @@ def enforce_quota(max_bytes: int, protected: set[str], root: Path | None = None)
         total -= sizes[folder]
         evicted.append(folder.name)
     return evicted
+
+
+# --- kept models as a visitor manages them (model.lab.models) -------------------------
+
+
+def kept_run_bytes(key: str, root: Path | None = None) -> int:
+    """The disk space kept run ``key`` takes (its model files, logs and meta)."""
+    folder = run_dir(key, root)
+    return _folder_bytes(folder) if folder.is_dir() else 0
+
+
+def delete_run(key: str, root: Path | None = None) -> None:
+    """Remove kept run ``key`` for good (its folder; the caller checks it is
+    neither current nor in use). Its meta goes first, so a reader that races
+    the removal sees an incomplete run, never half a model."""
+    folder = run_dir(key, root)
+    with contextlib.suppress(FileNotFoundError):
+        (folder / "meta.json").unlink()
+    shutil.rmtree(folder, ignore_errors=True)

@@ -10,6 +10,15 @@ them for its speed: the median ratio of their measured to their predicted time.
 
     from model.training.estimate import expected_seconds
     expected_seconds(TrainConfig(epochs=3), store.list_runs())   # about 4 s here
+
+What the visitor waits for is more than the training: the job's process starts,
+imports TensorFlow, loads MNIST, and after the training scores the test set and
+saves the run. ``expected_wait`` adds that: a fixed start-up cost (``STARTUP_S``,
+or the median measured on this machine's finished jobs, ``startup_seconds``)
+the network's build (``BUILD_S``, whatever the epochs) and the test set's
+forward pass. ``time_left`` is the one estimate of the time
+left during a run that every view shows: the estimate made before it started,
+giving way to the run's own pace as it progresses.
 """
 
 from __future__ import annotations
@@ -29,6 +38,15 @@ SECONDS_PER_MAC = 7e-11  # a multiply-add of a batch's forward and backward pass
 # bench.presets: strong-cnn 34-38 -> 19-27 s an epoch); emulated elsewhere: not measured, not assumed faster.
 BFLOAT16_MAC_FACTOR = 0.55
 CONFIRM_S = 10 * 60  # longer than this, the Train page asks before it starts
+# A job's cost besides its training (process start, TensorFlow's import, MNIST from the cache, scoring
+# the test set, saving .h5, .keras and the meta): measured by bench.estimate on 2 shared cores,
+# 6.5-9 s; this machine's finished jobs replace it (``startup_seconds``).
+STARTUP_S = 7.5
+# Inside a run's train_seconds, whatever its epochs: building the network, compiling and tracing
+# its step (bench.estimate: the classic MLP's 1, 3 and 10 epochs, 4.3, 6.1 and 22.7 s on a busy day).
+BUILD_S = 2.0
+TEST_SIZE = 10_000
+INSTANT_S = 0.5  # kept settings: the kept run comes back at once
 
 
 def multiply_adds(config: TrainConfig) -> int:
@@ -57,9 +75,10 @@ def predicted_seconds(config: TrainConfig) -> float:
     return steps * (STEP_OVERHEAD_S + per_mac * config.batch_size * multiply_adds(config))
 
 
-def machine_factor(runs: Iterable[dict[str, Any]]) -> float:
+def machine_factor(runs: Iterable[dict[str, Any]], fixed: float = 0.0) -> float:
     """How much slower (> 1) or faster this machine trained the kept runs than
-    predicted: the median ratio, 1 when there are none (clamped to 0.2-5)."""
+    predicted: the median ratio, 1 when there are none (clamped to 0.2-5).
+    ``fixed``: seconds of each run's time that are not steps (taken out first)."""
     ratios = []
     for meta in runs:
         try:
@@ -68,7 +87,7 @@ def machine_factor(runs: Iterable[dict[str, Any]]) -> float:
         except (KeyError, TypeError, ValueError, ConfigError):
             continue  # uploads, damaged metas
         if meta.get("epochs_run", config.epochs) == config.epochs and seconds > 0:
-            ratios.append(seconds / predicted_seconds(config))
+            ratios.append(max(0.1 * seconds, seconds - fixed) / predicted_seconds(config))
     return min(5.0, max(0.2, statistics.median(ratios))) if ratios else 1.0
 
 
@@ -78,6 +97,70 @@ def expected_seconds(config: TrainConfig, runs: Iterable[dict[str, Any]] = ()) -
         if meta.get("key") == config.key() and "train_seconds" in meta:
             return float(meta["train_seconds"])  # trained before: it will be reused at once
     return predicted_seconds(config) * machine_factor(runs)
+
+
+def scoring_seconds(config: TrainConfig, factor: float = 1.0) -> float:
+    """Scoring the test set after training: a forward pass (a third of a
+    training step's multiply-adds) over 10,000 images in batches of 1,000."""
+    return TEST_SIZE * multiply_adds(config) * SECONDS_PER_MAC / 3 * factor
+
+
+def startup_seconds(jobs: Iterable[tuple[TrainConfig, float, float]], factor: float = 1.0) -> float:
+    """The fixed cost of a training job on this machine, from finished jobs
+    given as ``(config, wall seconds from queued to done, train_seconds)``
+    (trainings that ran, not reused ones): the median of what is left once
+    training and scoring are taken out; ``STARTUP_S`` when there are none
+    (clamped to 1-60 s)."""
+    rest = [wall - train - scoring_seconds(config, factor) for config, wall, train in jobs
+            if wall > 0 and train > 0]
+    return min(60.0, max(1.0, statistics.median(rest))) if rest else STARTUP_S
+
+
+def expected_wait(config: TrainConfig, runs: Iterable[dict[str, Any]] = (),
+                  jobs: Iterable[tuple[TrainConfig, float, float]] = (), kept: bool = False) -> float:
+    """What the visitor waits from the Train button to the result: the
+    training, its scoring and a job's start-up; ``INSTANT_S`` for kept settings."""
+    if kept:
+        return INSTANT_S
+    runs = [m for m in runs if m.get("key") != config.key()]  # (a kept run is reused: see ``kept``)
+    factor = machine_factor(runs, BUILD_S)
+    training = BUILD_S + predicted_seconds(config) * factor
+    return training + scoring_seconds(config, factor) + startup_seconds(jobs, factor)
+
+
+def time_left(expected_total: float, waited: float, fraction: float = 0.0,
+              train_elapsed: float = 0.0, finishing: float = 1.0) -> float:
+    """Seconds left in a run expected to take ``expected_total`` seconds of
+    waiting, ``waited`` seconds in, with ``fraction`` of its training steps
+    done in ``train_elapsed`` seconds of training. Before training starts it
+    is what the estimate left; during training, the estimate and the run's
+    own pace (plus ``finishing``: scoring and saving) weighted by the fraction
+    done, so it moves smoothly from one to the other and never jumps when the
+    first, slow steps give way to the rest."""
+    prior = max(0.0, expected_total - waited)
+    if fraction <= 0 or train_elapsed <= 0:
+        return max(1.0, prior)
+    fraction = min(1.0, fraction)
+    pace = train_elapsed * (1 - fraction) / fraction + finishing
+    return max(1.0, fraction * pace + (1 - fraction) * prior)
+
+
+TRIAL_OVERHEAD_S = 1.5  # a search trial's build, compile and validation besides its steps
+
+
+def search_seconds(configs: Iterable[TrainConfig], trials: int, images: int, runs: Iterable[dict[str, Any]] = (),
+                   jobs: Iterable[tuple[TrainConfig, float, float]] = ()) -> float:
+    """A hyperparameter search of ``trials`` trials, each one of ``configs``
+    (as likely as the others) trained on ``images`` images: their mean time,
+    corrected for this machine, and a job's start-up."""
+    runs = list(runs)
+    factor = machine_factor(runs)
+    configs = list(configs)
+    if not configs:
+        return startup_seconds(jobs, factor)
+    trial = statistics.mean(predicted_seconds(c) * images / (TRAIN_SIZE * (1 - c.validation_split))
+                            for c in configs) * factor + TRIAL_OVERHEAD_S
+    return trials * trial + startup_seconds(jobs, factor)
 
 
 def human(seconds: float) -> str:

@@ -1,0 +1,222 @@
+"""Kept models as a visitor manages them: the list (scores, size, date, what
+made it), which one is current, and what a finished training does to it.
+
+Locally, a training becomes the current model (``mnist_model.h5``) only when
+it scores at least as well as the current one, or when the visitor says so
+("Use this model"): a worse model never silently replaces a better one. The
+pages submit trainings with ``make_current=False`` and call ``settle`` once
+the job is done.
+
+    from model.lab import models
+    models.kept_models()                  # newest first, the current one marked
+    outcome = models.settle("abc123")     # better or none yet: made current
+    outcome.made_current, outcome.previous
+    models.use("abc123")                  # the visitor's click
+    models.estimate_wait(TrainConfig())   # seconds from the Train button to the result
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from model.lab import jobs, store
+from model.training.config import ConfigError, TrainConfig
+from model.training.estimate import expected_wait
+
+
+@dataclass(frozen=True)
+class KeptModel:
+    key: str
+    description: str
+    accuracy: float | None
+    loss: float | None
+    size_bytes: int
+    finished_at: str  # ISO 8601, UTC
+    made_by: str  # "training", "upload", "ensemble", "search"…
+    current: bool
+    owner: str | None
+    meta: dict[str, Any]
+
+    @property
+    def date(self) -> str:
+        """The local date and time it was made, to the minute."""
+        try:
+            when = datetime.datetime.fromisoformat(self.finished_at).astimezone()
+        except ValueError:
+            return "?"
+        return when.strftime("%Y-%m-%d %H:%M")
+
+
+def made_by(meta: dict[str, Any]) -> str:
+    if meta.get("members"):
+        return "ensemble"
+    if meta.get("config") is None:
+        return "upload"
+    return "training" + (" with drawings" if meta.get("drawings") else "")
+
+
+def accuracy(meta: dict[str, Any] | None) -> float | None:
+    value = (meta or {}).get("metrics", {}).get("test_accuracy")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def kept_models(root: Path | None = None, session: str | None = None) -> list[KeptModel]:
+    """Every kept run, newest first (with ``session``: not other visitors' private ones)."""
+    current = store.current_run(root)
+    current_key = current.key if current else None
+    out = []
+    for meta in store.list_runs(root, session=session):
+        key = meta.get("key")
+        if not key:
+            continue
+        metrics = meta.get("metrics") or {}
+        loss = metrics.get("test_loss")
+        out.append(KeptModel(key=key, description=meta.get("description", key), accuracy=accuracy(meta),
+                             loss=float(loss) if isinstance(loss, (int, float)) else None,
+                             size_bytes=store.kept_run_bytes(key, root), finished_at=meta.get("finished_at", ""),
+                             made_by=made_by(meta), current=key == current_key, owner=meta.get("owner"),
+                             meta=meta))
+    return out
+
+
+def is_better(new: dict[str, Any] | None, old: dict[str, Any] | None) -> bool:
+    """Does ``new`` score at least as well as ``old`` on the test set? (True
+    when ``old`` has no score: a model of unknown quality is no reason to keep it.)"""
+    new_accuracy, old_accuracy = accuracy(new), accuracy(old)
+    if old_accuracy is None:
+        return True
+    return new_accuracy is not None and new_accuracy >= old_accuracy
+
+
+@dataclass(frozen=True)
+class Settled:
+    key: str
+    made_current: bool
+    previous: dict[str, Any] | None  # the current model's meta before (None: there was none)
+
+    @property
+    def worse(self) -> bool:
+        """Kept beside a better current model, waiting for "Use this model"."""
+        return not self.made_current and self.previous is not None
+
+
+def settle(key: str, root: Path | None = None) -> Settled:
+    """A finished training's run ``key``: made the current model if there is
+    none yet or it scores at least as well as the current one; else only kept."""
+    current = store.current_run(root)
+    if current is not None and current.key == key:
+        return Settled(key, True, None)
+    previous = current.meta if current is not None else None
+    if current is None or is_better(store.load_run_meta(key, root), previous):
+        store.make_current(key, root)
+        return Settled(key, True, previous)
+    return Settled(key, False, previous)
+
+
+def use(key: str, root: Path | None = None) -> None:
+    """The visitor's "Use this model": kept run ``key`` becomes the current model."""
+    store.make_current(key, root)
+
+
+class CannotDelete(ValueError):
+    """The run can't be deleted; the message says why, in words."""
+
+
+def delete(key: str, root: Path | None = None, session: str | None = None, demo: bool = False) -> None:
+    """Delete kept run ``key``: never the current model nor a run a job is
+    making; in the public demo only a visitor's own (``session``'s) runs."""
+    meta = store.load_run_meta(key, root)
+    if meta is None:
+        return  # gone already
+    if key in store.pinned_keys(root):
+        raise CannotDelete("it is the current model: make another one current first")
+    if key in jobs.running_keys(root):
+        raise CannotDelete("a training is making it right now")
+    if demo and (session is None or meta.get("owner") != session):
+        raise CannotDelete("in the public demo you can delete only the models you uploaded")
+    store.delete_run(key, root)
+
+
+# --- what a training costs here ---------------------------------------------------
+
+
+def job_timings(root: Path | None = None, limit: int = 200) -> list[tuple[TrainConfig, float, float]]:
+    """This machine's finished trainings that ran (not reused): ``(config,
+    seconds from the Train button to the result, seconds of training)``.
+    A job queued behind others counts from when it started, plus the runner's
+    pick-up (at most 2 s)."""
+    out = []
+    for job in jobs.list_jobs(root=root, limit=limit):
+        result = job.result or {}
+        if job.kind != "train" or job.status != "done" or result.get("cached") or not result.get("train_seconds"):
+            continue
+        if job.started_at is None or job.finished_at is None:
+            continue
+        try:
+            config = TrainConfig.from_dict(job.params["config"])
+        except (KeyError, TypeError, ValueError, ConfigError):
+            continue
+        if result.get("metrics") is None:
+            continue
+        waited = job.finished_at - job.started_at + min(2.0, max(0.0, job.started_at - job.created_at))
+        out.append((config, waited, float(result["train_seconds"])))
+    return out
+
+
+def is_kept(config: TrainConfig, root: Path | None = None) -> bool:
+    """Were these settings trained before (a Train click reuses the run at once)?"""
+    from model.lab.runs import run_key
+
+    try:
+        return store.load_run_meta(run_key(config, root), root) is not None
+    except ConfigError:  # drawings asked for and none saved: nothing kept, nothing to train yet
+        return False
+
+
+def busy() -> tuple[float, int] | None:
+    """``(load average, cores)`` when other work keeps this machine busy (a
+    one-minute load above its cores), else None. Jobs run at the lowest
+    priority (nice 19), so then a training may take many times the estimate
+    (bench.estimate: fast-cnn 181 s instead of 9 s at load 4.6 on 2 cores)."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (load, cores) if load > cores + 0.5 else None
+
+
+def estimate_wait(config: TrainConfig, root: Path | None = None, kept: bool | None = None) -> float:
+    """Seconds from the Train button to the result for ``config`` on this
+    machine (``kept``: whether it was trained before; found out when None)."""
+    if kept is None:
+        kept = is_kept(config, root)
+    return expected_wait(config, store.list_runs(root), job_timings(root), kept=kept)
+
+
+def estimate_search(space, trials: int, epochs: int, subset: int, validation: float = 0.1,
+                    root: Path | None = None) -> float:
+    """Seconds a KerasTuner search (``model.lab.tuning``) of ``space`` (a
+    ``SearchSpace``) should take here: every architecture, layer sizes and
+    batch size it may pick, as likely as each other, on ``subset`` images
+    less the validation part."""
+    import dataclasses
+    import itertools
+
+    from model.training.estimate import search_seconds
+
+    configs = []
+    for architecture, hidden, filters, batch in itertools.product(
+            space.architectures, space.hidden_units, space.conv_filters, space.batch_sizes):
+        if architecture == "mlp" and filters != space.conv_filters[0]:
+            continue  # an MLP has no convolutions: one config, not one per filter choice
+        try:
+            configs.append(dataclasses.replace(TrainConfig(), architecture=architecture, hidden_units=hidden,
+                                               conv_filters=filters, batch_size=batch, epochs=epochs))
+        except ConfigError:
+            continue
+    return search_seconds(configs, trials, int(subset * (1 - validation)), store.list_runs(root), job_timings(root))
