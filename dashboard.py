@@ -16,7 +16,7 @@ import streamlit as st
 
 from app_pages.guard import database_optional
 from app_pages.jobs_view import jobs_sidebar
-from app_pages.session import remember_visitor
+from app_pages.session import keep_choices, remember_visitor
 from app_pages.streamlit_fixes import keep_keras_state_between_reruns
 from model.lab import jobs, store
 from model.lab.limits import auto_warmup, current_limits
@@ -35,6 +35,8 @@ def home() -> None:
     st.page_link(INSIDE, label="See inside the model: what each layer computes, why it reads a digit",
                  icon=":material/neurology:")
     st.page_link(TUNE, label="Search hyperparameters with KerasTuner", icon=":material/tune:")
+    st.page_link(DRAWINGS, label="Drawings people saved: what teaches the model their handwriting",
+                 icon=":material/gesture:")
 
 
 def show_default_model() -> None:
@@ -73,6 +75,7 @@ with database_optional("Background jobs"):  # drawing needs no database: the pag
     jobs.ensure_runner()
     if auto_warmup() and store.default_model() is None:
         jobs.ensure_warmup()
+keep_choices()
 remember_visitor()
 with database_optional("Your jobs"):
     jobs_sidebar()

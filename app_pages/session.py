@@ -65,9 +65,7 @@ def keep_choices() -> None:
 
 
 def remember_visitor() -> None:
-    """Set the visitor cookie once a session, if the browser lacks it; and keep
-    the session's choices (dashboard.py calls this first thing every run)."""
-    keep_choices()
+    """Set the visitor cookie once a session, if the browser lacks it."""
     visitor = session_id()
     if st.context.cookies.get(VISITOR_COOKIE) == visitor or st.session_state.get("visitor_cookie_set"):
         return

@@ -225,7 +225,7 @@ class TrainConfig:
             arch = f"CNN conv {blocks}{dense}"
         extra = f", {self.precision}" if self.precision != "float32" else ""
         extra += f" + saved drawings x{self.drawings_weight}" if self.drawings_weight else ""
-        return (f"{arch}, {self.optimizer.upper()} lr {self.lr:g}, batch {self.batch_size}, "
+        return (f"{arch}, {self.optimizer.upper()} lr {self.lr:.3g}, batch {self.batch_size}, "
                 f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}{extra}")
 
 
