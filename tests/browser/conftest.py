@@ -48,7 +48,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("browser_server") / "streamlit.log"
     # Background trainings take at least 4 s an epoch, on any machine: a test
     # that watches a training's progress sees it running (model.training.callbacks.Pace).
-    with run_server(workdir, log, env={"MNIST_LAB_MIN_EPOCH_S": "4"}) as srv:
+    pace = os.environ.get("MNIST_LAB_MIN_EPOCH_S") or "4"  # set it to run the suite at another pace
+    with run_server(workdir, log, env={"MNIST_LAB_MIN_EPOCH_S": pace}) as srv:
         yield srv
 
 
