@@ -2,13 +2,16 @@
 
 ``canvas_to_mnist`` makes a drawing look like an MNIST digit the way MNIST
 itself was made: crop to the ink, scale the longer side to 20 pixels keeping
-the aspect ratio (anti-aliased), and centre the centre of mass in 28x28.
-Before scaling, it normalises what MNIST never varies as much as a canvas
-does. The pen: strokes are thickened or thinned to MNIST's median width, so a
-thin pen, a thick finger or a small digit (whose strokes come out thick once
-scaled up) all reach the model as MNIST-like strokes. The slant: a digit
-leaning further than nearly all of MNIST's (a hurried hand, a backhand)
-is sheared back to the edge of MNIST's range; one within it is left as drawn.
+the aspect ratio (anti-aliased), and shift it by whole pixels so its centre
+of mass lands on pixel (14, 14), where MNIST's own digits have theirs (mean
+(13.99, 14.00) over the test set, the fractions evenly spread: a whole-pixel
+shift to the centre, 28 / 2). Before scaling, it normalises what MNIST never
+varies as much as a canvas does. The pen: strokes thinner or thicker than
+nearly all of MNIST's (a thin pen on a large digit, a thick finger on a small
+one) are thinned or thickened to the edge of MNIST's range; others are left
+as drawn. The slant: a digit leaning further than nearly all of MNIST's (a
+hurried hand, a backhand) is sheared back to the edge of MNIST's range; one
+within it is left as drawn.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ INK_LEVEL = 0.2  # a pixel at least this bright (0..1) counts as ink
 MIN_DRAWING_FRACTION = 0.08  # a drawing smaller than this part of the canvas is a dot
 SMALL_DRAWING_FRACTION = 0.35  # smaller than this, a drawing is read, with a word of advice
 OFF_CENTRE_FRACTION = 0.25  # its middle this far from the canvas's middle: advice too
-# MNIST's median stroke width in pixels of the 20-pixel digit box (p10 2.0, p90 3.6):
-# 2 x area / boundary of 300 training digits upscaled 10x (model.data.preprocess.stroke_width)
+# MNIST's stroke widths in pixels of the 20-pixel digit box (``stroke_width`` of the ink at
+# half its peak, digits upscaled 10x): median 2.7, p5 and p95 over all 60,000 training digits
+# (the first 5,000: 1.79, 4.11; tests/test_preprocess.py checks it)
 MNIST_STROKE_WIDTH = 2.7
+MNIST_STROKE_WIDTHS = (1.75, 4.16)
 # MNIST's slants (``slant``: dx/dy of the ink's axis, negative leaning right): p5 -0.58,
 # median -0.13, p95 0.33 over the first 5,000 training digits (all 60,000: -0.57, -0.10, 0.34;
 # tests/test_preprocess.py checks it). Not narrower: a 4, 7 or 9 leans left by its shape (p95 0.41-0.47).
@@ -83,7 +88,8 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
 def canvas_to_mnist(image: np.ndarray, normalize_width: bool = True, normalize_slant: bool = True) -> np.ndarray:
     """A drawing (light ink on dark) to a 28x28 float32 image in [0, 1],
     MNIST-style; ``normalize_slant``: a slant beyond MNIST's range sheared
-    back to its edge first; ``normalize_width``: strokes redrawn at MNIST's width.
+    back to its edge first; ``normalize_width``: strokes thinner or thicker
+    than MNIST's range made its edge.
 
     Raises ``EmptyDrawingError`` for a blank or uniform image and
     ``DrawingTooSmallError`` for a dot; both are ``ValueError``s.
@@ -103,7 +109,7 @@ def canvas_to_mnist(image: np.ndarray, normalize_width: bool = True, normalize_s
     if normalize_slant:
         crop = clamp_slant(crop)
     if normalize_width:
-        crop = normalize_stroke_width(crop)
+        crop = clamp_stroke_width(crop)
     digit = _fit_box(crop, DIGIT_BOX)
     return _centre_by_mass(digit, SIZE)
 
@@ -160,14 +166,31 @@ def clamp_slant(crop: np.ndarray, span: tuple[float, float] = MNIST_SLANTS) -> n
     return sheared[top:bottom, left:right].astype(np.float32)
 
 
+def crop_stroke_width(crop: np.ndarray, box: int = DIGIT_BOX) -> float:
+    """The stroke width of a cropped drawing (float, ink bright) in pixels of
+    the ``box`` its longer side is scaled to: ``stroke_width`` of the ink at
+    half its peak brightness (a soft, faint or anti-aliased edge counts half,
+    as MNIST_STROKE_WIDTHS was measured)."""
+    return stroke_width(crop >= 0.5 * float(crop.max())) * box / max(crop.shape)
+
+
+def clamp_stroke_width(crop: np.ndarray, span: tuple[float, float] = MNIST_STROKE_WIDTHS) -> np.ndarray:
+    """A cropped drawing whose strokes are thinner or thicker than ``span``
+    (``crop_stroke_width``) redrawn at the nearer edge of ``span``; others
+    returned as they are."""
+    width = crop_stroke_width(crop)
+    target = float(np.clip(width, *span))
+    return crop if target == width else normalize_stroke_width(crop, target)
+
+
 def normalize_stroke_width(crop: np.ndarray, target: float = MNIST_STROKE_WIDTH, box: int = DIGIT_BOX) -> np.ndarray:
     """A cropped drawing (float, ink bright) redrawn so its strokes come out
     ``target`` pixels wide once its longer side is scaled to ``box``: grown
-    or shrunk by the distance to the ink's edge (anti-aliased by half a
-    pixel) at the ink's own brightness, then cropped to the ink again.
-    Drawings whose strokes already have that width, and drawings too coarse
-    to measure, are returned as they are."""
-    ink = crop >= INK_LEVEL
+    or shrunk by a grey dilation or erosion with a disc (the ink keeps its
+    own brightness and soft edges), then cropped to the ink again. Drawings
+    whose strokes already have that width, and drawings too coarse to
+    measure, are returned as they are."""
+    ink = crop >= 0.5 * float(crop.max())
     side = max(crop.shape)
     width = stroke_width(ink)
     # Growing by 2r also grows the side by 2r: solve (width + 2r) / (side + 2r) = target / box.
@@ -176,19 +199,21 @@ def normalize_stroke_width(crop: np.ndarray, target: float = MNIST_STROKE_WIDTH,
         return crop
     r = grow / 2
     if r > 0:
-        pad = int(np.ceil(r)) + 1
-        outside = ndimage.distance_transform_edt(~np.pad(ink, pad))
-        redrawn = np.clip(r + 0.5 - outside, 0.0, 1.0)
+        redrawn = ndimage.grey_dilation(np.pad(crop, int(np.ceil(r)) + 1), footprint=_disc(r))
     else:  # thinner, never below 2 pixels: a stroke is not erased
-        inside = ndimage.distance_transform_edt(np.pad(ink, 1))
-        r = max(r, 1.0 - width / 2)
-        redrawn = np.clip(inside + r + 0.5, 0.0, 1.0) * (inside > 0)
-    kept = redrawn >= 0.5
+        redrawn = ndimage.grey_erosion(crop, footprint=_disc(-max(r, 1.0 - width / 2)))
+    kept = redrawn >= INK_LEVEL
     if not kept.any():
         return crop
     top, bottom, left, right = ink_box(kept)
-    brightness = float(np.median(crop[ink]))  # faint (semi-transparent) ink stays faint
-    return (brightness * redrawn[top:bottom, left:right]).astype(np.float32)
+    return redrawn[top:bottom, left:right].astype(np.float32)
+
+
+def _disc(radius: float) -> np.ndarray:
+    """A disc of ``radius`` pixels, a boolean footprint."""
+    r = int(radius)
+    ys, xs = np.mgrid[-r:r + 1, -r:r + 1]
+    return ys * ys + xs * xs <= radius * radius
 
 
 def drawing_advice(image: np.ndarray) -> str | None:
@@ -220,13 +245,14 @@ def _fit_box(crop: np.ndarray, box: int) -> np.ndarray:
 
 
 def _centre_by_mass(digit: np.ndarray, size: int) -> np.ndarray:
-    """Place ``digit`` in a size x size image with its centre of mass at the centre."""
+    """Place ``digit`` in a size x size image, shifted by whole pixels so its
+    centre of mass is on pixel (size / 2, size / 2), as MNIST's are."""
     h, w = digit.shape
     mass = digit.sum()
     ys, xs = np.indices(digit.shape)
     cy, cx = (ys * digit).sum() / mass, (xs * digit).sum() / mass
-    top = int(np.clip(round(size / 2 - 0.5 - cy), 0, size - h))
-    left = int(np.clip(round(size / 2 - 0.5 - cx), 0, size - w))
+    top = int(np.clip(round(size / 2 - cy), 0, size - h))
+    left = int(np.clip(round(size / 2 - cx), 0, size - w))
     out = np.zeros((size, size), dtype=np.float32)
     out[top:top + h, left:left + w] = digit
     return out
