@@ -34,11 +34,16 @@ def attribution_html(model, image: np.ndarray, target: int, method: str = IG, wi
                      caption: str | None = None) -> str:
     """The image with its attribution to ``target`` over it: red for, blue against (Grad-CAM: red only)."""
     if method == CAM:
-        pixels = pictures.heat_map(image, explain.grad_cam(model, image, target), scale=1, signed=False)
-        default = f"Grad-CAM for {target}: where the last convolution found evidence for it"
+        attribution = explain.grad_cam(model, image, target)
+        default = f"Grad-CAM (HiResCAM) for {target}: where the first convolutions found evidence for it"
+        nothing = f"Grad-CAM finds no evidence for {target} anywhere in this image: nothing to show."
     else:
-        pixels = pictures.heat_map(image, explain.integrated_gradients(model, image, target), scale=1)
+        attribution = explain.integrated_gradients(model, image, target)
         default = f"Why {target}: red pixels count for it, blue against"
+        nothing = f"No pixel moves the probability of {target}: nothing to show."
+    if not np.abs(attribution).max() > 0:  # a blank picture would say nothing: say so in words
+        return f'<p style="font-size:0.9rem;color:#57606a" role="note">{nothing}</p>'
+    pixels = pictures.heat_map(image, attribution, scale=1, signed=method != CAM)
     return picture_html(pixels, f"Attribution for {target} ({method})", default if caption is None else caption,
                         width)
 
@@ -55,7 +60,7 @@ def explanation(model, image: np.ndarray, probs: np.ndarray, key: str) -> None:
     if explain.conv_layers(model):
         method = st.radio("Map", [IG, CAM], key=kept(f"{key}_method"), horizontal=True,
                           help="Integrated gradients: each pixel's share of the probability. Grad-CAM: "
-                               "where the last convolution's evidence sits.")
+                               "where the first convolutions' evidence for the digit sits (HiResCAM).")
     st.html(attribution_html(model, image, predicted if other is None else int(other), method))
 
 

@@ -113,14 +113,28 @@ def activations(model, image: np.ndarray, name: str) -> None:
                      caption=f"{layer}: {out.shape[-1]} feature maps of {out.shape[0]}x{out.shape[1]} "
                              "(white: strongest)")
         else:
-            values = out.ravel()
-            st.vega_lite_chart({
-                "title": {"text": f"{layer}: {values.size} values", "fontSize": 11, "anchor": "start"},
-                "height": 60, "data": {"values": [{"unit": i, "value": float(v)} for i, v in enumerate(values)]},
-                "mark": {"type": "bar", "width": {"band": 0.9}},
-                "encoding": {"x": {"field": "unit", "type": "ordinal", "axis": None},
-                             "y": {"field": "value", "type": "quantitative", "title": None},
-                             "tooltip": [{"field": "unit"}, {"field": "value", "format": ".3f"}]}}, width="stretch")
+            st.vega_lite_chart(vector_chart(layer, out), width="stretch")
+
+
+def vector_chart(layer: str, out: np.ndarray) -> dict:
+    """A layer's vector output as bars, red positive and blue negative on a
+    symmetric-log axis (linear within a fiftieth of the largest magnitude,
+    logarithmic beyond), so small and negative values show beside large ones;
+    the tooltip gives each exact value. ``autosize`` "fit-x": Streamlit's
+    default for a stretched chart ("fit") squeezes the title, padding and
+    bars into the spec's height and left 60 px charts no room for the bars."""
+    values = np.asarray(out, dtype=np.float64).ravel()
+    peak = float(np.abs(values).max()) or 1.0
+    return {
+        "title": {"text": f"{layer}: {values.size} values", "fontSize": 11, "anchor": "start"},
+        "height": 60, "autosize": {"type": "fit-x", "contains": "padding"},
+        "data": {"values": [{"unit": i, "value": float(v)} for i, v in enumerate(values)]},
+        "mark": {"type": "bar", "width": {"band": 0.9}},
+        "encoding": {"x": {"field": "unit", "type": "ordinal", "axis": None},
+                     "y": {"field": "value", "type": "quantitative", "title": None,
+                           "scale": {"type": "symlog", "constant": peak / 50}, "axis": {"tickCount": 3}},
+                     "color": {"condition": {"test": "datum.value < 0", "value": "#2166ac"}, "value": "#b2182b"},
+                     "tooltip": [{"field": "unit"}, {"field": "value", "format": ".3g"}]}}
 
 
 def embedding_section(chosen, key: tuple[str, tuple[int, int]]) -> None:

@@ -47,6 +47,9 @@ def test_inside_shows_the_image_weights_layers_and_map(lab_with_model):
     assert [re.sub(r"_\d+:", ":", s) for s in strips] == [
         "dense: 128 values", "activation: 128 values", "dense: 128 values", "activation: 128 values",
         "probabilities: 10 values"]
+    # Streamlit fits a stretched chart's title, padding and plot into the spec's height unless told
+    # otherwise ("fit"): 60 px left the bars no room, every strip was blank.
+    assert all(json.loads(c.proto.spec)["autosize"]["type"] == "fit-x" for c in at.get("vega_lite_chart")[:-1])
     assert "Why 7" in at.get("html")[-1].proto.body  # the attribution of the prediction
     [points] = map_tables(at)
     assert len(points) == 2000 and {"image", "digit", "read as", "index", "result"} <= set(points.columns)
