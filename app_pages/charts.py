@@ -21,7 +21,8 @@ def line_chart(where, x: list[float], series: dict[str, list[float]], x_title: s
     rows = [{x_title: xi, "metric": name, "value": v}
             for name, values in series.items() for xi, v in zip(x, values)]
     where.vega_lite_chart({
-        "title": title, "height": 260, "data": {"values": rows}, "mark": {"type": "line", "point": len(x) < 30},
+        "title": title, "height": 260, "autosize": {"type": "fit-x", "contains": "padding"}, "data": {"values": rows},
+        "mark": {"type": "line", "point": len(x) < 30},
         "encoding": {"x": {"field": x_title, "type": "quantitative", "title": x_title,
                            "axis": {"format": "d", "tickMinStep": 1}},
                      "y": {"field": "value", "type": "quantitative", "title": "loss / accuracy"},

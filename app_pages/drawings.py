@@ -45,7 +45,8 @@ def counts_chart(counts: drawings.Counts) -> None:
     rows = [{"digit": str(d), "kind": kind, "drawings": int(n)} for d in range(10)
             for kind, n in (("read right", counts.total[d] - counts.wrong[d]), ("read wrong", counts.wrong[d]))]
     st.vega_lite_chart({
-        "title": "Saved drawings per digit", "height": 180, "data": {"values": rows}, "mark": "bar",
+        "title": "Saved drawings per digit", "height": 180, "autosize": {"type": "fit-x", "contains": "padding"},
+        "data": {"values": rows}, "mark": "bar",
         "encoding": {"x": {"field": "digit", "type": "nominal", "axis": {"labelAngle": 0}},
                      "y": {"field": "drawings", "type": "quantitative", "stack": True},
                      "color": {"field": "kind", "title": None, "scale": {"range": ["#2e7d32", "#c62828"]}}}},

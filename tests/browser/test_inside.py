@@ -1,0 +1,103 @@
+"""The Inside page draws every layer's output for an MLP and for a CNN, in
+headless Chromium: each activation chart's bars have height on the screen
+(measured in its pixels, not only found in the page), each feature-map mosaic
+is not blank, and the attribution picture is not blank.
+
+Its own server, over a work folder where the classic MLP (1 epoch) is the
+current model, then a fast CNN (1 epoch) trained by the command line.
+
+    pytest -m browser tests/browser/test_inside.py
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+if not os.environ.get("CI"):
+    pytest.importorskip("playwright.sync_api", reason="Playwright is missing: pip install -r requirements-dev.txt")
+from PIL import Image  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
+
+from .conftest import ROOT, VIEWPORT, run_server
+from .ui import PAGE_TIMEOUT, idle, images_loaded, open_page, snap
+
+pytestmark = pytest.mark.browser
+BAR_COLOURS = np.array([[0xB2, 0x18, 0x2B], [0x21, 0x66, 0xAC]], np.int16)  # inside.vector_chart's red and blue
+
+
+def train(workdir, *flags: str) -> None:
+    env = dict(os.environ, MNIST_LAB_DIR=str(workdir), TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run([sys.executable, "-m", "model", "train", "--quiet", *flags], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=600)
+
+
+def pixels(locator) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB"), np.int16)
+
+
+def bar_height(chart) -> int:
+    """Rows of the chart's screenshot with a bar's colour in them: the bars' height in pixels."""
+    rgb = pixels(chart)
+    near = (np.abs(rgb[:, :, None, :] - BAR_COLOURS[None, None]).sum(axis=-1) < 60).any(axis=-1)
+    return int(near.any(axis=1).sum())
+
+
+def layer_charts(page: Page):
+    main = page.locator('[data-testid="stMain"]')
+    expect(main.get_by_text("Every layer's output", exact=False)).to_be_visible(timeout=PAGE_TIMEOUT * 3)
+    idle(page)
+    images_loaded(page)
+    charts = main.locator('[data-testid="stVegaLiteChart"]').filter(has_text="values")
+    return charts
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("inside_lab")
+    train(workdir, "--preset", "classic", "--epochs", "1")
+    with run_server(workdir, tmp_path_factory.mktemp("inside_server") / "streamlit.log") as srv:
+        yield srv
+
+
+def check_layers(page: Page, name: str, want_mosaics: bool) -> None:
+    charts = layer_charts(page)
+    page.wait_for_timeout(500)  # Vega draws after the element appears
+    heights = []
+    for i in range(charts.count()):
+        chart = charts.nth(i)
+        chart.scroll_into_view_if_needed()
+        heights.append(bar_height(chart))
+    print(f"\n[inside] {name}: {len(heights)} activation charts, bar heights {heights} px", flush=True)
+    assert heights, "no activation chart"
+    assert min(heights) >= 15, f"a chart's bars are (nearly) flat: {heights}"
+    main = page.locator('[data-testid="stMain"]')
+    pictures = main.locator('[data-testid="stImage"] img')  # the input, first-layer weights, feature maps
+    assert pictures.count() >= (3 if want_mosaics else 2), pictures.count()
+    for i in range(pictures.count()):
+        pictures.nth(i).scroll_into_view_if_needed()
+        assert pixels(pictures.nth(i)).std() > 5, f"picture {i} is blank"
+    heat = main.locator('img[alt^="Attribution for"]').first
+    expect(heat).to_be_visible(timeout=PAGE_TIMEOUT)
+    assert pixels(heat).std() > 5, "the attribution picture is blank"
+
+
+def test_every_layer_draws_for_an_mlp_then_a_cnn(browser, lab, screenshots):
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        open_page(page, lab, "inside", "Inside the model")
+        check_layers(page, "classic MLP", want_mosaics=False)
+        snap(page, screenshots / "inside-mlp.png")
+        train(lab.workdir, "--preset", "fast-cnn", "--epochs", "1")
+        page.reload()
+        open_page(page, lab, "inside", "Inside the model")
+        check_layers(page, "fast-cnn", want_mosaics=True)
+        snap(page, screenshots / "inside-cnn.png")
+    finally:
+        context.close()
