@@ -35,7 +35,7 @@ def attribution_html(model, image: np.ndarray, target: int, method: str = IG, wi
     """The image with its attribution to ``target`` over it: red for, blue against (Grad-CAM: red only)."""
     if method == CAM:
         attribution = explain.grad_cam(model, image, target)
-        default = f"Grad-CAM (HiResCAM) for {target}: where the first convolutions found evidence for it"
+        default = f"Grad-CAM for {target} (HiResCAM, first convolutions): where the network found evidence for it"
         nothing = f"Grad-CAM finds no evidence for {target} anywhere in this image: nothing to show."
     else:
         attribution = explain.integrated_gradients(model, image, target)

@@ -69,7 +69,8 @@ def chosen_image() -> tuple[np.ndarray, str, int | None]:
     sources = [TEST, DRAWING] if LAST_DRAWING in st.session_state else [TEST]
     if st.session_state.get("inside_source") not in sources:
         st.session_state.inside_source = TEST
-    source = st.radio("Look at", sources, key="inside_source", horizontal=True)
+    # A choice only once there is one: a drawing made on the Draw page.
+    source = st.radio("Look at", sources, key="inside_source", horizontal=True) if len(sources) > 1 else TEST
     if source == DRAWING:
         return st.session_state[LAST_DRAWING], "your last drawing", None
     i = st.number_input("Test image (0-9,999; or click a point on the map below)", 0, len(images) - 1,
