@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 
 from bench.faithfulness import GOAL_FRACTION, FRACTIONS, measure
