@@ -106,7 +106,7 @@ def drawing_area(chosen: Chosen, web: dict[str, Any] | None, why: str | None) ->
     drawing = current_drawing()
     data = {
         "static": static_url(), "module": MODULE, "reader": "browser" if web else "server", "why": why, "model": web,
-        "pen": STROKE_PX, "result": fresh_result(),
+        "pen": STROKE_PX, "result": fresh_result(), "shown": drawing["seq"] if drawing else None,
         "server": server_reading(chosen.model, drawing) if drawing and drawing.get("reader") != "browser" else None,
     }
     draw_canvas(key=KEY, data=data, on_drawing_change=lambda: None,

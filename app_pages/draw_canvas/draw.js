@@ -19,6 +19,7 @@
 //   model    {url: "models/<hash>.tflite", shape: [1, 784], name} or null
 //   server   the server's reading of a settled drawing: {seq, probs} or {seq, error}, or null
 //   result   the last correction's outcome: {id, kind: saved | failed | undone | undo-failed, label, message}
+//   shown    the seq of the settled drawing shown under the canvas (tests wait for data-shown == data-sent)
 
 export const RUNTIME_DIR = "vendor/litertjs-2.5.3/";
 const SETTLE_MS = 300;
@@ -170,6 +171,7 @@ class DrawCanvas {
     } else if (base + d.model.url !== this.modelUrl && base + d.model.url !== this.failedUrl) {
       this.useBrowser(base, d.model);
     }
+    this.box.dataset.shown = d.shown == null ? "" : String(d.shown);   // the drawing the page shows under the canvas
     const s = d.server;
     if (this.mode === "server" && s && s.seq === this.seq && this.readSeq !== this.seq) {
       if (s.probs) this.show(s.probs, false, s.seq);
@@ -293,6 +295,7 @@ class DrawCanvas {
 
   changed(t) {
     this.seq++;
+    this.box.dataset.seq = String(this.seq);
     this.undoBtn.disabled = this.clearBtn.disabled = false;
     this.box.dataset.stale = "1";
     if (this.mode === "browser") this.schedule(t);
@@ -312,6 +315,7 @@ class DrawCanvas {
   clear(tell) {
     clearTimeout(this.settleTimer);
     this.strokes = []; this.down = false; this.seq++;
+    this.box.dataset.seq = String(this.seq);
     this.redraw();
     this.probs = null; this.readSeq = this.seq;
     this.undoBtn.disabled = this.clearBtn.disabled = true;
@@ -397,6 +401,7 @@ class DrawCanvas {
     const seq = this.seq;
     const browser = this.mode === "browser" && this.readSeq === seq;
     stats.settled++;
+    this.box.dataset.sent = String(seq);
     this.lastAdvice = drawingAdvice(this.ctx.getImageData(0, 0, this.W, this.H).data, this.H, this.W);
     this.api.setStateValue("drawing", {
       seq, png: this.canvas.toDataURL("image/png"),

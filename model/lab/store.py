@@ -102,14 +102,7 @@ def training_lock_path(root: Path | None = None) -> Path:
 
 def training_busy(root: Path | None = None) -> bool:
     """True while some process holds the training lock (one training at a time)."""
-    path = training_lock_path(root)
-    if not path.exists():
-        return False
-    try:
-        with FileLock(path, timeout=0, thread_local=False, is_singleton=False):
-            return False
-    except Timeout:
-        return True
+    return _locked(training_lock_path(root))
 
 
 def temp_run_dir(key: str, root: Path | None = None) -> Path:
@@ -159,6 +152,8 @@ def remove_leftovers(root: Path | None = None) -> list[str]:
     folders whose process is gone, and run folders without their meta that
     no training holds (an older version wrote those in place). Returns their names."""
     runs = (root or workdir()) / RUNS
+    link = (root or workdir()) / CURRENT_LINK
+    current_keys = {Path(os.readlink(link)).name} if link.is_symlink() else set()
     removed = []
     for folder in sorted(runs.iterdir()) if runs.is_dir() else []:
         if not folder.is_dir():
@@ -167,7 +162,8 @@ def remove_leftovers(root: Path | None = None) -> list[str]:
             pid = folder.name.rsplit("-", 1)[-1]
             if pid.isdigit() and _pid_alive(int(pid)):
                 continue
-        elif folder.name.startswith(".") or (folder / "meta.json").exists() or _locked(folder.with_suffix(".lock")):
+        elif (folder.name.startswith(".") or (folder / "meta.json").exists() or _locked(folder.with_suffix(".lock"))
+              or folder.name in current_keys):  # the current model, even with its sidecar lost, stays
             continue
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder.name)
@@ -185,6 +181,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _locked(path: Path) -> bool:
+    """True while some process holds the file lock at ``path``."""
     if not path.exists():
         return False
     try:

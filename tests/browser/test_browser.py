@@ -165,13 +165,20 @@ def test_train_page_trains_shows_progress_and_reuses(page: Page, server: Server,
     expect(metric_value(page, "Test loss")).to_have_text(re.compile(r"^\d+\.\d{4}$"))
     expect(metric_value(page, "Training time")).to_have_text(re.compile(r"^\d+\.\d s$"))
     expect(page.locator('[data-testid="stMain"] [data-testid="stProgress"]')).to_have_count(0)
-    expect(page.get_by_text(re.compile(r"^Saved as mnist_model\.h5"))).to_be_visible()
     expect(page.get_by_text("trained before")).to_have_count(0)
     # The saved run's per-epoch history replaces the live curves once training ends.
     drawn = charts_rendered(page, at_least=1)
     print(f"[train] {drawn} Vega-Lite charts drawn", flush=True)
+    use = page.get_by_role("button", name="Use this model")
+    if use.count():  # a better model was current (the starter): the training is kept, not made current
+        assert model_file.stat().st_mtime_ns == before, "a worse training replaced the current model"
+        use.click()
+        deadline = time.monotonic() + 30
+        while model_file.stat().st_mtime_ns == before and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        idle(page)
     assert model_file.exists()
-    assert model_file.stat().st_mtime_ns != before, "mnist_model.h5 was not replaced by the new run"
+    assert model_file.stat().st_mtime_ns != before, "mnist_model.h5 is not the new run"
     snap(page, screenshots / "train.png")
 
     # Same settings again: the saved run is reused, nothing is retrained.

@@ -203,7 +203,14 @@ def touch_draw(page: Page, strokes, pause_ms: float = 0, steps: int = 8) -> None
 
 
 def settled(page: Page, timeout: float = PAGE_TIMEOUT) -> None:
-    """Wait until the server has the settled drawing: what the model saw shows under the canvas."""
+    """Wait until the server has the drawing now on the canvas (sent when it
+    settled, 0.3 s after the pen was lifted) and shows it under the canvas."""
+    page.locator(".draw[data-sent]").wait_for(timeout=timeout)
+    page.wait_for_function("""() => {
+        const el = [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)
+            .map(r => r.querySelector('.draw')).find(Boolean);
+        return el && el.dataset.sent === el.dataset.seq && el.dataset.sent === el.dataset.shown;
+    }""", timeout=timeout, polling=100)
     expect(page.get_by_text("What the model sees (28x28)")).to_be_visible(timeout=timeout)
     idle(page)
 
