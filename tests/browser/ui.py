@@ -185,6 +185,24 @@ def draw(page: Page, strokes) -> None:
         page.mouse.up()
 
 
+def save_as(page: Page, digit: int | str) -> None:
+    """Tap the chip of ``digit`` beside the reading ("Wrong? It's a"; the read
+    digit's chip is "Right" too) and wait until the canvas says it was saved."""
+    page.locator(f".draw button.chip[data-digit='{digit}']").click()
+    expect(page.locator(".draw .status")).to_contain_text(f"Saved as {digit}", timeout=PAGE_TIMEOUT)
+    idle(page)
+
+
+def open_why(page: Page) -> str:
+    """Open "Why does it read N?" under the canvas (the attribution is made
+    only then); returns N."""
+    digit = read_digit(page)
+    settled(page)
+    page.get_by_text(f"Why does it read {digit}?").click()
+    idle(page)
+    return digit
+
+
 def clear(page: Page) -> None:
     """Press Clear and wait for the fresh, empty canvas that replaces the old one."""
     canvas(page).evaluate("el => { el.dataset.stale = 'yes'; }")
