@@ -1,105 +1,324 @@
-"""Draw: a digit on the canvas, read by the current model as you draw.
+"""Draw: a digit on the canvas, read by the chosen model as it is drawn.
 
-Every stroke reruns this page, so what it shows must be cheap to make: a
-Vega-Lite chart and a small PNG take about a millisecond, where Matplotlib
-figures took 200 ms of the server's time (and its GIL) per stroke."""
+The model runs in the visitor's browser (``app_pages/draw_canvas``: LiteRT.js
+on the model's web export, ``model.lab.web_models``), so a pen movement costs
+the server nothing. The server hears from the canvas when a drawing settles
+(its PNG and the browser's probabilities: one cheap rerun of the fragment,
+which shows the 28x28 image and the probabilities under the canvas) and when
+the visitor taps a correction chip (the drawing is saved with that digit) or
+Undo. The attribution is computed only when the visitor opens "Why does it
+read N?". Where the browser can't run the model (``?reader=server``, the
+sidebar's "Read on the server", a model that doesn't convert, or a browser
+without WebAssembly), the server reads each settled drawing, as the page did
+before, and the canvas says so."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import io
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 from app_pages.charts import probability_chart
-from app_pages.drawings_view import save_buttons
-from app_pages.explain_view import attribution_view
+from app_pages.draw_canvas import MODULE, draw_canvas
+from app_pages.drawings_view import model_name
+from app_pages.explain_view import LAST_DRAWING, attribution_view
 from app_pages.guard import guarded, run_page
-from app_pages.models import current_model
-from model.data.preprocess import (
-    DrawingError,
-    EmptyDrawingError,
-    canvas_to_mnist,
-    drawing_advice,
-)
+from app_pages.models import Chosen, current_model
+from app_pages.session import kept, session_id
+from model.data.preprocess import DrawingError, canvas_to_mnist
 from model.insight import pictures
-from model.serving.predict import predict_proba
+from model.lab import drawings
+from model.lab.db import DatabaseUnavailable
+from model.lab.limits import current_limits
 
-CANVAS_PX = 280
+log = logging.getLogger("mnist_lab")
 STROKE_PX = 18
-
-
-def canvas_key() -> str:
-    """Clearing gives the canvas a new key: a fresh, empty canvas."""
-    return f"canvas_{st.session_state.get('canvas_generation', 0)}"
-
-
-def clear() -> None:
-    st.session_state.canvas_generation = st.session_state.get("canvas_generation", 0) + 1
+KEY = "draw"  # the component's key; its state "drawing" is the last settled drawing
+RESULT = "draw_result"  # session state: the last correction's outcome, for the canvas
+SAVED_ROWS = "draw_saved_rows"  # session state: client id -> database row id of this session's saves
+CLEARED = "draw_cleared_seq"  # session state: drawings up to this seq were saved (the canvas was cleared)
+FAILED = "draw_browser_failed"  # session state: why this browser can't run the model
+WHY_OPEN = "draw_why_open"  # session state: the visitor keeps "Why does it read N?" open
+MAX_PNG_CHARS = 400_000  # a 280x280 drawing's data URL is 2-10 kB
+RESULT_S = 8.0  # seconds a tap's outcome is given to the canvas (it shows it for 6)
 
 
 def page() -> None:
     st.title("Draw")
+    in_url = st.query_params.get("reader") == "server"
+    if "read_on_server" not in st.session_state:
+        st.session_state.read_on_server = in_url
+    server_reading = st.sidebar.toggle(
+        "Read on the server", key=kept("read_on_server"),
+        help="Run the model on the server instead of in your browser: the reading comes when you lift "
+             "the pen. The same as opening the page with ?reader=server.") or in_url
     chosen = current_model()
     if chosen is None:
         return
     st.caption(f"Model: {chosen.meta.get('description', chosen.path)}")
-    drawing_area(chosen.model)
+    web, why = None, None
+    if server_reading:
+        why = "?reader=server in the address" if in_url else "as chosen in the sidebar"
+    elif not st.session_state.get(FAILED):
+        web, why = browser_model(chosen)
+    drawing_area(chosen, web, why)
+
+
+def browser_model(chosen: Chosen) -> tuple[dict[str, Any] | None, str | None]:
+    """The chosen model's web export for the canvas (converted once per model
+    file, the first time a session needs it), or None and why not."""
+    from model.lab import web_models
+    from model.serving.export import ExportError
+
+    try:
+        web = web_models.cached(chosen.path)
+        if web is None:
+            with st.spinner("Preparing the model for your browser (once per model)…"):
+                web = web_models.web_model(chosen.model, chosen.path)
+    except (ExportError, OSError) as exc:
+        log.warning("no browser model for %s: %s", chosen.path, exc)
+        return None, "this model could not be prepared for browsers"
+    name = chosen.meta.get("description") or chosen.meta.get("key") or chosen.path.name
+    return {"url": web.url, "shape": web.input_shape, "name": name, "bytes": web.size_bytes}, None
+
+
+def static_url() -> str:
+    """The URL path of the app's static folder (``enableStaticServing``), under ``server.baseUrlPath``."""
+    base = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{base}/app/static/" if base else "/app/static/"
 
 
 @st.fragment
 @guarded
-def drawing_area(model) -> None:
-    """The canvas and what the model reads on it. A fragment: a stroke or
-    Clear reruns only this, not the page around it (title, sidebar, model
-    picker), so each prediction costs the server and the browser less."""
-    left, right = st.columns([1, 1])
-    with left:
-        # The answer in one line above the canvas: on a phone the columns stack,
-        # and the full reading below would be out of sight while drawing.
-        headline = st.empty()
-        st.write("Draw one digit, large:")  # short: the canvas's toolbar shows to its right
-        canvas = st_canvas(stroke_width=st.session_state.get("pen", STROKE_PX), stroke_color="#FFFFFF",
-                           background_color="#000000", width=CANVAS_PX, height=CANVAS_PX,
-                           drawing_mode="freedraw", return_image_data=True, key=canvas_key())
-        buttons, pen = st.columns([1, 2])
-        buttons.button("Clear", on_click=clear, key="clear")
-        pen.slider("Pen width", 8, 40, STROKE_PX, 2, key="pen", label_visibility="collapsed",
-                   help="Pen width in pixels of the canvas.", format="pen %d px")
-        st.caption("Undo and redo: the arrows that show above the canvas when you point at it or touch it.")
-    with right:
-        probs = show_reading(model, canvas.image_data)
-    if probs is not None:
-        digit = int(probs.argmax())
-        headline.markdown(f"**Reads {digit}** · {probs[digit]:.0%} sure")
+def drawing_area(chosen: Chosen, web: dict[str, Any] | None, why: str | None) -> None:
+    """The canvas and, under it, what the model saw. A fragment: the
+    canvas's events rerun only this, not the page around it."""
+    if st.session_state.get(FAILED):  # since the page ran: the browser said it can't (a fragment keeps its arguments)
+        web, why = None, st.session_state[FAILED]
+    drawing = current_drawing()
+    data = {
+        "static": static_url(), "module": MODULE, "reader": "browser" if web else "server", "why": why, "model": web,
+        "pen": STROKE_PX, "result": fresh_result(), "shown": drawing["seq"] if drawing else None,
+        "server": server_reading(chosen.model, drawing) if drawing and drawing.get("reader") != "browser" else None,
+    }
+    draw_canvas(key=KEY, data=data, on_drawing_change=lambda: None,
+                on_correction_change=lambda: correct(chosen), on_undo_change=undo_save,
+                on_fallback_change=fall_back)
+    if drawing:
+        under_the_canvas(chosen, drawing, data["server"])
+    else:
+        st.caption("Draw a digit, large, on the black square: the model reads it as you draw. "
+                   "Undo takes back the last stroke; a tap on the right digit keeps the drawing "
+                   "in the lab's collection.")
 
 
-def show_reading(model, image_data):
-    """What the model reads on the drawing; returns its probabilities (None: nothing read)."""
+def fresh_result() -> dict[str, Any] | None:
+    """The last tap's outcome for the canvas, for a few seconds: a canvas drawn
+    again later (the visitor back from another page) has nothing to show of it."""
+    result = st.session_state.get(RESULT)
+    if result is None or time.monotonic() - result.get("at", 0.0) > RESULT_S:
+        return None
+    return {k: v for k, v in result.items() if k != "at"}
+
+
+def current_drawing() -> dict[str, Any] | None:
+    """The canvas's last settled drawing (its state), unless it has been saved and cleared since."""
+    state = st.session_state.get(KEY) or {}
+    drawing = state.get("drawing") if hasattr(state, "get") else None
+    if not isinstance(drawing, dict) or not isinstance(drawing.get("seq"), int):
+        return None
+    if drawing["seq"] <= st.session_state.get(CLEARED, -1):
+        return None
+    return drawing
+
+
+def decode_png(url: Any) -> np.ndarray:
+    """The RGBA pixels of a ``data:image/png;base64,...`` URL from the canvas."""
+    from PIL import Image
+
+    if not isinstance(url, str) or not url.startswith("data:image/png;base64,") or len(url) > MAX_PNG_CHARS:
+        raise DrawingError("the drawing did not arrive as a PNG image")
     try:
-        image = None if image_data is None else canvas_to_mnist(image_data)
-    except EmptyDrawingError:  # cleared with the toolbar's bin: the same as a fresh canvas
-        image = None
+        raw = base64.b64decode(url.split(",", 1)[1], validate=True)
+        with Image.open(io.BytesIO(raw)) as img:
+            if img.format != "PNG" or max(img.size) > drawings.MAX_CANVAS_SIDE:
+                raise DrawingError("the drawing is not a canvas-sized PNG image")
+            return np.asarray(img.convert("RGBA"))
+    except (binascii.Error, OSError) as exc:
+        raise DrawingError(f"the drawing's image is unreadable: {exc}") from exc
+
+
+def seen(drawing: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(canvas RGBA, the 28x28 image) of a settled drawing: the server's own
+    preprocessing of its PNG, once per drawing (cached in the session)."""
+    digest = hashlib.sha256(str(drawing.get("png")).encode()).hexdigest()
+    cache = st.session_state.get("_draw_seen")
+    if cache and cache[0] == digest:
+        return cache[1], cache[2]
+    rgba = decode_png(drawing.get("png"))
+    image = canvas_to_mnist(rgba)
+    st.session_state._draw_seen = (digest, rgba, image)
+    return rgba, image
+
+
+def server_reading(model, drawing: dict[str, Any]) -> dict[str, Any]:
+    """The server's reading of a settled drawing, for a canvas that reads on the server."""
+    from model.serving.predict import predict_proba
+
+    try:
+        _, image = seen(drawing)
     except DrawingError as exc:
         message = str(exc)
-        st.warning(f"{message[0].upper()}{message[1:]}.", icon=":material/warning:")
-        return None
-    if image is None:
-        st.info("Draw a digit on the canvas: the prediction appears here.", icon=":material/edit:")
-        return None
-    advice = drawing_advice(image_data)
-    if advice:
-        st.warning(advice, icon=":material/warning:")
+        return {"seq": drawing["seq"], "error": message[0].upper() + message[1:]}
     probs = predict_proba(model, image)
+    return {"seq": drawing["seq"], "probs": [round(float(p), 6) for p in probs]}
+
+
+def valid_probs(probs: Any) -> np.ndarray | None:
+    """The browser's 10 probabilities, if they are that (else None: the server reads the drawing)."""
+    if not isinstance(probs, list) or len(probs) != 10:
+        return None
+    if not all(isinstance(p, (int, float)) and math.isfinite(p) and 0.0 <= p <= 1.0 for p in probs):
+        return None
+    return np.asarray(probs, dtype=np.float32)
+
+
+def browser_seen(drawing: dict[str, Any]) -> np.ndarray | None:
+    """The 28x28 image the browser's model read (to show it), if the drawing carries a valid one."""
+    text = drawing.get("seen")
+    if not isinstance(text, str) or len(text) > 2000:
+        return None
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        return None
+    if len(raw) != 784:
+        return None
+    return np.frombuffer(raw, dtype=np.uint8).reshape(28, 28).astype(np.float32) / 255.0
+
+
+def under_the_canvas(chosen: Chosen, drawing: dict[str, Any], server: dict[str, Any] | None) -> None:
+    """What the model saw, the ten probabilities, and, on request, why it
+    reads what it reads. A drawing read in the browser comes with its 28x28
+    image and probabilities: showing them costs the server no preprocessing
+    and no model call; the attribution (on request) and a save use the
+    server's own preprocessing of the PNG."""
+    probs = image = None
+    if drawing.get("reader") == "browser":
+        probs, image = valid_probs(drawing.get("probs")), browser_seen(drawing)
+    if probs is None and server and server.get("probs"):
+        probs = np.asarray(server["probs"], dtype=np.float32)
+    if probs is None or image is None:
+        try:
+            _, image = seen(drawing)
+        except DrawingError as exc:
+            message = str(exc)
+            st.warning(f"{message[0].upper()}{message[1:]}.", icon=":material/warning:")
+            return
+    st.session_state[LAST_DRAWING] = image  # the Inside page's "your last drawing"
+    if probs is None:
+        return
     digit = int(probs.argmax())
-    st.metric("Prediction", str(digit), help="The class with the highest probability.")
-    st.markdown(f"Confidence: **{probs[digit]:.1%}**")
-    probability_chart(st, probs, title="Probability of each digit")
-    # Inline, not an array: Streamlit's media file store can drop an image's file
-    # before the browser fetched it when the page reruns quickly (a 404 and a
-    # broken image, seen under load), and every stroke reruns this.
-    st.image(pictures.png_data_url(pictures.enlarged(image)), caption="What the model sees (28x28)", width=224)
-    attribution_view(model, image, probs)
-    save_buttons(image, image_data, probs)  # "Was it right?": keep the drawing with its right digit
-    return probs
+    left, right = st.columns([1, 2])
+    # Inline, not an st.image array: the media file store can drop a file before the browser
+    # fetched it when the page reruns quickly (a broken image under load).
+    left.image(pictures.png_data_url(pictures.enlarged(image)), caption="What the model sees (28x28)", width=168)
+    with right:
+        probability_chart(st, probs, title="Probability of each digit")
+    why = st.expander(f"Why does it read {digit}?", expanded=st.session_state.get(WHY_OPEN, False),
+                      key="draw_why", on_change=remember_why, icon=":material/neurology:")
+    if why.open:
+        with why:
+            try:
+                _, image = seen(drawing)  # the server's own 28x28 of the drawing
+            except DrawingError as exc:
+                st.warning(str(exc))
+                return
+            attribution_view(chosen.model, image, probs)
+
+
+def remember_why() -> None:
+    st.session_state[WHY_OPEN] = bool(st.session_state.get("draw_why"))
+
+
+# --- the canvas's events (callbacks: they run before the fragment, whose canvas shows their outcome)
+
+def event(name: str) -> Any:
+    state = st.session_state.get(KEY)
+    return state.get(name) if hasattr(state, "get") else None
+
+
+def correct(chosen: Chosen) -> None:
+    """A tap on "Right" or a digit chip: keep the drawing with that digit. The
+    28x28 image stored is the server's own preprocessing of the PNG; the
+    browser's id for the tap (``client_id``) makes a retried tap one row."""
+    tap = event("correction")
+    if not isinstance(tap, dict):
+        return
+    client_id = tap.get("client_id")
+    label = tap.get("label")
+    outcome: dict[str, Any] = {"id": str(client_id)[:64], "label": label}
+    try:
+        if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
+            raise drawings.DrawingRefused("the tap carried no valid id")
+        label = drawings.check_label(label)
+        rgba = decode_png(tap.get("png"))
+        image = canvas_to_mnist(rgba)
+        probs = valid_probs(tap.get("probs"))
+        if probs is None:
+            from model.serving.predict import predict_proba
+
+            probs = predict_proba(chosen.model, image)
+        row = drawings.save(image, label, canvas=rgba, probs=probs, model=model_name(), session=session_id(),
+                            limits=current_limits(), client_id=client_id)
+    except (drawings.DrawingRefused, drawings.DrawingsFull, DrawingError) as exc:
+        outcome |= {"kind": "failed", "message": str(exc)}
+    except DatabaseUnavailable as exc:
+        log.warning("a drawing was not saved: %s", exc)
+        outcome |= {"kind": "failed", "message": f"the lab's database is unavailable ({exc})"}
+    else:
+        st.session_state.setdefault(SAVED_ROWS, {})[client_id] = row
+        if isinstance(tap.get("seq"), int):
+            st.session_state[CLEARED] = max(st.session_state.get(CLEARED, -1), tap["seq"])
+        outcome |= {"kind": "saved", "label": label}
+    st.session_state[RESULT] = outcome | {"at": time.monotonic()}
+
+
+def undo_save() -> None:
+    """"Undo" after a save: the row goes again (only a row this session saved)."""
+    tap = event("undo")
+    client_id = tap.get("client_id") if isinstance(tap, dict) else None
+    rows = st.session_state.setdefault(SAVED_ROWS, {})
+    outcome: dict[str, Any] = {"id": str(client_id)[:64]}
+    if client_id not in rows:
+        outcome |= {"kind": "undo-failed", "message": "this page did not save it"}
+    else:
+        try:
+            drawings.delete(rows[client_id])
+        except drawings.DrawingNotFound:
+            rows.pop(client_id)
+            outcome |= {"kind": "undone"}
+        except DatabaseUnavailable as exc:
+            outcome |= {"kind": "undo-failed", "message": f"the lab's database is unavailable ({exc})"}
+        else:
+            rows.pop(client_id)
+            outcome |= {"kind": "undone"}
+    st.session_state[RESULT] = outcome | {"at": time.monotonic()}
+
+
+def fall_back() -> None:
+    """The browser could not run the model: this session reads on the server from now on."""
+    tap = event("fallback")
+    reason = tap.get("reason") if isinstance(tap, dict) else None
+    st.session_state[FAILED] = str(reason or "your browser could not run the model")[:200]
 
 
 run_page(page)

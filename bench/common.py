@@ -151,9 +151,11 @@ def digit_strokes(box: dict[str, float], digit: int = 1) -> list[list[tuple[floa
 SERVER_FLAGS = ["--server.headless", "true", "--browser.gatherUsageStats", "false",
                 "--server.fileWatcherType", "none", "--server.address", "127.0.0.1"]
 LANDING_TEXT = "Draw a digit and see what the model reads"
-CANVAS = "canvas.upper-canvas"  # the drawable canvas (inside the component's shadow root)
-PREDICTION = '[data-testid="stMetric"]:has-text("Prediction")'
-EMPTY_CANVAS_TEXT = "Draw a digit on the canvas"  # the Draw page's hint while nothing is drawn
+CANVAS = ".draw canvas"  # the Draw page's canvas (app_pages/draw_canvas, in its component's shadow root)
+# The digit read on the drawing now on the canvas (a reading that is not stale), in the browser or on the server
+PREDICTION = ".draw[data-stale='0'] .what[data-digit] .digit"
+EMPTY_CANVAS_TEXT = "Draw a digit"  # the canvas's reading while nothing is drawn
+SEEN_TEXT = "What the model sees (28x28)"  # under the canvas once the server has the settled drawing
 
 _FIND_JS = """const find = (root, sel, out) => {
     root.querySelectorAll(sel).forEach(e => out.push(e));
@@ -161,38 +163,32 @@ _FIND_JS = """const find = (root, sel, out) => {
     return out;
   };"""
 
-# Run before an action that replaces the canvas ("Clear", a page switch): marks
-# the canvases there now as old, so READY_TO_DRAW_JS waits for a new one.
+# Run before an action after which the page must settle again (a page switch): forgets
+# the ready state, so READY_TO_DRAW_JS waits for its 300 ms of calm afresh.
 MARK_CANVAS_OLD_JS = """() => {
   %s
-  find(document, 'canvas.upper-canvas', []).forEach(c => { c.__benchOld = true; });
+  find(document, '.draw canvas', []).forEach(c => { c.__benchOld = true; });
   window.__benchReadyAt = '';
 }""" % _FIND_JS
 
 # True once the Draw page is ready for a new drawing, and has stayed so, with the
-# canvas in the same place, for 300 ms: exactly one canvas, not marked old by
-# MARK_CANVAS_OLD_JS, at the top of its component; no prediction shown, the
-# empty-canvas hint shown, the script idle. Needed because "Clear" remounts the
-# canvas under a new key: until the rerun has reached the browser the old
-# canvas is still there, and for a moment an empty box the size of the old
-# canvas sits above the new one (which is 288 px lower, then jumps back up);
-# strokes drawn then are lost.
+# canvas in the same place, for 300 ms: one canvas, not marked old by
+# MARK_CANVAS_OLD_JS, whose component reads (its model loaded in the browser, or
+# reading on the server), showing "Draw a digit", the script idle.
 # For page.wait_for_function(READY_TO_DRAW_JS, polling=100), sync or async API.
 READY_TO_DRAW_JS = """() => {
   %s
-  const canvases = find(document, 'canvas.upper-canvas', []);
-  const predicting = [...document.querySelectorAll('[data-testid="stMetric"]')]
-    .some(m => m.innerText.includes('Prediction'));
+  const canvases = find(document, '.draw canvas', []);
+  const boxes = find(document, '.draw', []);
   const running = document.querySelector('[data-testid="stStatusWidget"]') !== null;
-  const hint = document.body.innerText.includes('%s');
   let where = '';
-  if (canvases.length === 1 && !canvases[0].__benchOld) {
+  if (canvases.length === 1 && !canvases[0].__benchOld && boxes.length === 1
+      && ['browser', 'server'].includes(boxes[0].dataset.reader)
+      && boxes[0].querySelector('.words').textContent.includes('%s')) {
     const r = canvases[0].getBoundingClientRect();
-    const host = canvases[0].getRootNode().host;
-    const top = host ? host.getBoundingClientRect().top : r.top;
-    if (r.width > 0 && Math.abs(r.top - top) < 8) where = r.left + ',' + r.top;
+    if (r.width > 0) where = r.left + ',' + r.top;
   }
-  const ok = where !== '' && !predicting && !running && hint;
+  const ok = where !== '' && !running;
   if (!ok || window.__benchReadyAt !== where) {
     window.__benchReadyAt = ok ? where : '';
     window.__benchReadySince = performance.now();
@@ -215,8 +211,9 @@ class Server:
     end. The browser tests start theirs with it too."""
 
     def __init__(self, workdir: Path, port: int | None = None, log: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, app_dir: Path = ROOT) -> None:
         self.workdir, self.port = Path(workdir), port or free_port()
+        self.app_dir = Path(app_dir)  # the checkout whose dashboard.py runs (another one: a "before" figure)
         self.env = env or {}  # e.g. MNIST_LAB_DEMO=1
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log or Path(tempfile.mkstemp(prefix="mnist-bench-server-", suffix=".log")[1])
@@ -231,7 +228,7 @@ class Server:
                *SERVER_FLAGS]
         self._log = open(self.log, "wb")
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(cmd, cwd=self.app_dir, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         return self
 
@@ -261,6 +258,10 @@ class Server:
         """The server process's resident memory (VmRSS), MiB."""
         return rss_mib(self.pid)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far."""
+        return cpu_seconds(self.pid)
+
     def log_tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError):
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -285,6 +286,13 @@ class Server:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (its threads included), from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:

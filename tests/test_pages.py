@@ -1,7 +1,8 @@
 """Each page under Streamlit's AppTest: with and without a model, the Train
 button (a background job, followed until it ends), the Evaluate metrics and
-grid, and the Draw page with a drawing injected through the canvas's session
-state (AppTest has no canvas)."""
+grid, and the Draw page with a settled drawing injected through the canvas
+component's session state (AppTest runs no JavaScript; tests/browser/test_draw.py
+draws for real)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ROOT, drawn_digit
 from PIL import Image
@@ -48,12 +50,19 @@ def texts(at: AppTest) -> str:
                     for e in kind)
 
 
-def canvas_state(rgba) -> dict:
-    """What the canvas component puts in session state after a stroke."""
+def canvas_state(rgba, seq: int = 1, probs=None) -> dict:
+    """What the canvas component (app_pages/draw_canvas) keeps in its state when
+    a drawing settles: the PNG, and the browser's probabilities if it read it."""
     buf = io.BytesIO()
     Image.fromarray(rgba).save(buf, format="PNG")
-    data = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": data}}
+    png = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return {"drawing": {"seq": seq, "png": png, "probs": probs, "reader": "browser" if probs else "server"}}
+
+
+def canvas_data(at: AppTest) -> dict:
+    """The data the page gave the canvas component on its last run."""
+    proto = at.get("bidi_component")[0].proto
+    return json.loads(proto.json or proto.mixed.json)
 
 
 def test_home_without_model(lab_dir):
@@ -139,42 +148,87 @@ def test_evaluate_shows_metrics_grid_and_confusion(lab_with_model):
 def test_draw_empty_canvas_gives_a_hint(lab_with_model):
     at = open_page("draw")
     assert "Draw a digit" in texts(at)
-    assert not at.metric
+    assert at.get("bidi_component")  # the canvas
+    assert not at.get("html")  # no chart before a drawing
 
 
-def test_draw_reads_an_injected_drawing(lab_with_model):
+def test_draw_gives_the_canvas_the_models_web_export(lab_with_model):
+    from app_pages.draw import static_url
+
+    at = open_page("draw")
+    data = canvas_data(at)
+    assert data["reader"] == "browser" and data["static"] == static_url() == "/app/static/"
+    assert data["model"]["shape"] == [1, 784]
+    assert (ROOT / "static" / data["model"]["url"]).read_bytes()[4:8] == b"TFL3"
+
+
+def test_draw_shows_what_the_browser_read_without_a_model_call(lab_with_model, monkeypatch):
+    """A drawing the browser has read comes with its 28x28 image and
+    probabilities: the server shows them, and neither preprocesses the
+    drawing nor runs the model for it (no attribution unless asked)."""
+    from model.serving import predict
+
     at = app().run()
-    at.switch_page("app_pages/draw.py")
+    at.switch_page("app_pages/draw.py").run()
+    monkeypatch.setattr(predict, "predict_proba", lambda *a, **k: pytest.fail("the server ran the model"))
+    from app_pages import draw
+
+    monkeypatch.setattr(draw, "canvas_to_mnist", lambda *a: pytest.fail("the server preprocessed the drawing"))
     one = drawn_digit([[(140, 40), (140, 240)]], width=22)
-    at.session_state["canvas_0"] = canvas_state(one)
+    probs = [0.01] * 10
+    probs[1] = 0.91
+    state = canvas_state(one, probs=probs)
+    state["drawing"]["seen"] = base64.b64encode(bytes(range(28)) * 28).decode()  # the browser's 28x28
+    at.session_state["draw"] = state
     at.run()
     assert not at.exception, at.exception
-    assert at.metric[0].label == "Prediction"
-    assert at.metric[0].value == "1"
-    assert "Confidence" in texts(at)
     chart = at.get("html")[0].proto.body  # the ten probabilities
-    assert "Probability of each digit" in chart and "1: " in chart
-    assert len(at.get("image")) == 1  # what the model saw
+    assert "Probability of each digit" in chart and "1: 91.0%" in chart
+    assert len(at.get("imgs")) + len(at.get("image")) >= 1  # what the model saw
+    assert [e.label for e in at.expander] == ["Why does it read 1?"]
+    assert canvas_data(at)["server"] is None
+
+
+def test_draw_reads_on_the_server_when_the_browser_did_not(lab_with_model):
+    at = app().run()
+    at.switch_page("app_pages/draw.py")
+    at.session_state["draw"] = canvas_state(drawn_digit([[(140, 40), (140, 240)]], width=22), seq=4)
+    at.run()
+    assert not at.exception, at.exception
+    server = canvas_data(at)["server"]
+    assert server["seq"] == 4 and int(np.argmax(server["probs"])) == 1  # the canvas shows the server's reading
+    assert "1: " in at.get("html")[0].proto.body
+
+
+def test_read_on_the_server_in_the_address(lab_with_model):
+    at = app()
+    at.query_params["reader"] = "server"
+    at.run()
+    at.switch_page("app_pages/draw.py").run()
+    data = canvas_data(at)
+    assert data["reader"] == "server" and data["model"] is None and "reader=server" in data["why"]
+    assert at.sidebar.toggle(key="read_on_server").value is True
 
 
 def test_draw_a_dot_is_refused_with_a_message(lab_with_model):
     at = app().run()
     at.switch_page("app_pages/draw.py")
-    at.session_state["canvas_0"] = canvas_state(drawn_digit([[(140, 140), (141, 141)]], width=8))
+    at.session_state["draw"] = canvas_state(drawn_digit([[(140, 140), (141, 141)]], width=8))
     at.run()
     assert not at.exception
-    assert not at.metric
     assert "too small" in at.warning[0].value
+    assert "too small" in canvas_data(at)["server"]["error"]
 
 
-def test_draw_clear_resets_the_canvas(lab_with_model):
+def test_draw_a_cleared_canvas_shows_the_hint_again(lab_with_model):
     at = app().run()
     at.switch_page("app_pages/draw.py")
-    at.session_state["canvas_0"] = canvas_state(drawn_digit([[(140, 40), (140, 240)]], width=22))
+    at.session_state["draw"] = canvas_state(drawn_digit([[(140, 40), (140, 240)]], width=22))
     at.run()
-    assert at.metric
-    at.button(key="clear").click().run()
-    assert not at.metric
+    assert at.get("html")
+    at.session_state["draw"] = {"drawing": None}  # the canvas's Clear
+    at.run()
+    assert not at.get("html")
     assert "Draw a digit" in texts(at)
 
 

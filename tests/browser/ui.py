@@ -1,5 +1,5 @@
 """What the browser tests share: waiting for Streamlit, reading metrics,
-screenshots, and drawing digits on the canvas with the mouse."""
+screenshots, and drawing digits on the Draw page's canvas with the mouse or a finger."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def snap(page: Page, path) -> None:
     viewport: the viewport is made as tall as the content for the shot."""
     idle(page)
     images_loaded(page)
-    # Off the canvas (its toolbar shows only under the pointer) and off the sidebar.
+    # Off the canvas and off the sidebar (no hover state in the picture).
     page.mouse.move(VIEWPORT["width"] - 5, VIEWPORT["height"] - 5)
     height = page.evaluate("() => Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight))")
     page.set_viewport_size({"width": VIEWPORT["width"], "height": int(min(max(height, VIEWPORT["height"]), 6000))})
@@ -116,55 +116,44 @@ DIGITS = {
 
 
 def canvas(page: Page) -> Locator:
-    return page.locator("canvas.upper-canvas")  # Fabric's input layer, in the component's shadow root
+    """The Draw page's canvas (in its component's shadow root: Playwright's CSS selectors pierce it)."""
+    return page.locator(".draw canvas")
+
+
+def reading(page: Page) -> Locator:
+    """The reading beside the canvas: "7 Reads 7 · 99% sure" (``data-digit`` once a digit is read)."""
+    return page.locator(".draw .what")
+
+
+def read_digit(page: Page, timeout: float = PAGE_TIMEOUT) -> str:
+    """The digit read on the drawing now on the canvas (waits for a reading that is not stale)."""
+    page.locator(".draw[data-stale='0'] .what[data-digit]").wait_for(timeout=timeout)
+    return reading(page).get_attribute("data-digit")
 
 
 def wait_until_drawable(page: Page, timeout: float = 30.0) -> dict:
-    """Wait until the canvas takes strokes and stays put; return its box.
-
-    The component switches Fabric to drawing mode only once its first render
-    has loaded the (empty) initial drawing, a moment after the canvas shows,
-    and a stroke made before is lost. In drawing mode Fabric sets the
-    crosshair cursor on every pointer move over the canvas, so hover a
-    corner until the cursor says it is ready. The box is measured afresh each
-    time: while a rerun settles the canvas may still move (the page's scroll
-    and the elements around it change), and a stale box misses it."""
+    """Wait until the canvas reads drawings (in the browser, or on the server
+    when the browser can't) and stays put; return its box. Strokes drawn while
+    the model loads are kept and read once it has loaded, but a test that
+    times the reading wants the model there first."""
+    ready = page.locator(".draw[data-reader='browser'], .draw[data-reader='server']")
+    ready.wait_for(timeout=timeout * 1000)
+    canvas(page).scroll_into_view_if_needed()
     deadline = time.monotonic() + timeout
-    for i in range(10_000):
-        canvas(page).scroll_into_view_if_needed()
-        box = canvas(page).bounding_box()
-        page.mouse.move(box["x"] + 4 + i % 2, box["y"] + 4)  # moves by a pixel each time: a new event
-        if canvas(page).evaluate("el => el.style.cursor") == "crosshair" and canvas(page).bounding_box() == box:
+    box = canvas(page).bounding_box()
+    while True:
+        page.wait_for_timeout(150)
+        again = canvas(page).bounding_box()
+        if again == box:
             return box
         if time.monotonic() > deadline:
-            raise AssertionError(f"the canvas did not enter drawing mode within {timeout:.0f} s: "
-                                 + canvas_debug(page, box["x"] + 4, box["y"] + 4))
-        page.wait_for_timeout(100)  # polling interval
-    raise AssertionError("unreachable")
-
-
-def canvas_debug(page: Page, x: float, y: float) -> str:
-    """What is under the pointer at (x, y), through shadow roots, and the canvases' state."""
-    return page.evaluate("""([x, y]) => {
-        const describe = el => el ? `${el.tagName}.${el.className}` : 'nothing';
-        let el = document.elementFromPoint(x, y), path = [describe(el)];
-        while (el && el.shadowRoot) { el = el.shadowRoot.elementFromPoint(x, y); path.push(describe(el)); }
-        const canvases = [];
-        const walk = root => root.querySelectorAll('*').forEach(e => {
-            if (e.tagName === 'CANVAS') canvases.push(`${e.className} ${e.width}x${e.height} cursor=${e.style.cursor}`);
-            if (e.shadowRoot) walk(e.shadowRoot);
-        });
-        walk(document);
-        return `under the pointer: ${path.join(' > ')}; canvases: ${canvases.join(' | ')}`;
-    }""", [x, y])
+            raise AssertionError(f"the canvas kept moving: {box} -> {again}")
+        box = again
 
 
 def ink(page: Page) -> float:
-    """The fraction of the drawing's pixels that hold white ink (the page
-    draws white strokes on a black background), once the browser has
-    painted: Fabric renders a finished stroke in a later animation frame."""
-    return page.locator("canvas.dc-canvas.lower-canvas").evaluate("""async el => {
-        await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+    """The fraction of the canvas's pixels that hold white ink (white strokes on black)."""
+    return canvas(page).evaluate("""el => {
         const px = el.getContext('2d').getImageData(0, 0, el.width, el.height).data;
         let inked = 0;
         for (let i = 0; i < px.length; i += 4) {
@@ -174,46 +163,72 @@ def ink(page: Page) -> float:
     }""")
 
 
-def draw(page: Page, strokes) -> None:
+def stroke_points(box: dict, stroke) -> list[tuple[float, float]]:
+    return [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in stroke]
+
+
+def draw(page: Page, strokes, pause_ms: float = 0, steps: int = 8) -> None:
+    """Draw ``strokes`` (fractions of the canvas) with the mouse, ``pause_ms`` between strokes."""
     box = wait_until_drawable(page)
-    for stroke in strokes:
-        points = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in stroke]
+    for i, stroke in enumerate(strokes):
+        if i and pause_ms:
+            page.wait_for_timeout(pause_ms)
+        points = stroke_points(box, stroke)
         page.mouse.move(*points[0])
         page.mouse.down()
         for x, y in points[1:]:
-            page.mouse.move(x, y, steps=8)
+            page.mouse.move(x, y, steps=steps)
         page.mouse.up()
 
 
-def save_as(page: Page, digit: int | str) -> None:
-    """Tap the chip of ``digit`` beside the reading ("Wrong? It's a"; the read
-    digit's chip is "Right" too) and wait until the canvas says it was saved."""
-    page.locator(f".draw button.chip[data-digit='{digit}']").click()
-    expect(page.locator(".draw .status")).to_contain_text(f"Saved as {digit}", timeout=PAGE_TIMEOUT)
-    idle(page)
+def touch_draw(page: Page, strokes, pause_ms: float = 0, steps: int = 8) -> None:
+    """Draw ``strokes`` with a finger: touch events through the DevTools
+    protocol (Playwright's touchscreen only taps), one point every ``steps``-th of a segment."""
+    box = wait_until_drawable(page)
+    cdp = page.context.new_cdp_session(page)
+    try:
+        for i, stroke in enumerate(strokes):
+            if i and pause_ms:
+                page.wait_for_timeout(pause_ms)
+            points = stroke_points(box, stroke)
+            start = {"x": points[0][0], "y": points[0][1]}
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [start]})
+            for (x0, y0), (x1, y1) in zip(points, points[1:]):
+                for k in range(1, steps + 1):
+                    x, y = x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps
+                    cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    finally:
+        cdp.detach()
 
 
-def open_why(page: Page) -> str:
-    """Open "Why does it read N?" under the canvas (the attribution is made
-    only then); returns N."""
-    digit = read_digit(page)
-    settled(page)
-    page.get_by_text(f"Why does it read {digit}?").click()
+def settled(page: Page, timeout: float = PAGE_TIMEOUT) -> None:
+    """Wait until the server has the drawing now on the canvas (sent when it
+    settled, 0.3 s after the pen was lifted) and shows it under the canvas."""
+    page.locator(".draw[data-sent]").wait_for(timeout=timeout)
+    page.wait_for_function("""() => {
+        const el = [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)
+            .map(r => r.querySelector('.draw')).find(Boolean);
+        return el && el.dataset.sent === el.dataset.seq && el.dataset.sent === el.dataset.shown;
+    }""", timeout=timeout, polling=100)
+    expect(page.get_by_text("What the model sees (28x28)")).to_be_visible(timeout=timeout)
     idle(page)
-    return digit
 
 
 def clear(page: Page) -> None:
-    """Press Clear and wait for the fresh, empty canvas that replaces the old one."""
-    canvas(page).evaluate("el => { el.dataset.stale = 'yes'; }")
-    page.get_by_role("button", name="Clear", exact=True).click()
-    expect(page.locator("canvas.upper-canvas:not([data-stale])")).to_be_visible(timeout=PAGE_TIMEOUT)
+    """Press the canvas's Clear (if there is anything to clear) and wait for the empty canvas."""
+    button = page.locator(".draw button.clear")
+    if button.is_enabled():
+        button.click()
+    expect_hint(page)
     idle(page)
 
 
 def expect_hint(page: Page) -> None:
-    expect(page.get_by_text("Draw a digit on the canvas: the prediction appears here.")).to_be_visible()
-    expect(metric(page, "Prediction")).to_have_count(0)
+    """An empty canvas: "Draw a digit", no reading, nothing under the canvas."""
+    expect(reading(page)).to_contain_text("Draw a digit")
+    expect(page.locator(".draw .what[data-digit]")).to_have_count(0)
+    expect(page.get_by_text("What the model sees (28x28)")).to_have_count(0)
 
 
 def nav_link(page: Page, name: str) -> Locator:
