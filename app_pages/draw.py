@@ -234,7 +234,7 @@ def under_the_canvas(chosen: Chosen, drawing: dict[str, Any], server: dict[str, 
     with right:
         probability_chart(st, probs, title="Probability of each digit")
     why = st.expander(f"Why does it read {digit}?", expanded=st.session_state.get(WHY_OPEN, False),
-                      key="draw_why", on_change=remember_why, icon=":material/neurology:")
+                      key="draw_why_expander", on_change=remember_why, icon=":material/neurology:")
     if why.open:
         with why:
             try:
@@ -246,7 +246,7 @@ def under_the_canvas(chosen: Chosen, drawing: dict[str, Any], server: dict[str, 
 
 
 def remember_why() -> None:
-    st.session_state[WHY_OPEN] = bool(st.session_state.get("draw_why"))
+    st.session_state[WHY_OPEN] = bool(st.session_state.get("draw_why_expander"))
 
 
 # --- the canvas's events (callbacks: they run before the fragment, whose canvas shows their outcome)

@@ -37,11 +37,11 @@ def downloads(model, stem: str) -> None:
     """The model as .keras, .h5 (the seed's format) and TensorFlow Lite (for phones)."""
     from model.serving.export import FORMATS, export_model, file_name
 
-    columns = st.columns(len(FORMATS))
-    for column, fmt in zip(columns, FORMATS):
-        column.download_button(f"Download .{fmt}", data=lambda fmt=fmt: export_model(model, fmt),
-                               file_name=file_name(f"mnist-{stem}", fmt), mime=FORMATS[fmt][1],
-                               key=f"download_{fmt}", on_click="ignore")
+    row = st.container(horizontal=True)
+    for fmt in FORMATS:
+        row.download_button(f"Download .{fmt}", data=lambda fmt=fmt: export_model(model, fmt),
+                            file_name=file_name(f"mnist-{stem}", fmt), mime=FORMATS[fmt][1],
+                            key=f"download_{fmt}", on_click="ignore")
 
 
 def sample(result: Evaluation, only_mistakes: bool, draw: int) -> np.ndarray:
@@ -57,17 +57,25 @@ def page() -> None:
         return
     result = evaluation(str(chosen.path), chosen.version, chosen.model)
     model_line(chosen.meta or {"description": f"the model in {chosen.path}"})
-    a, b, c = st.columns(3)
-    a.metric("Test accuracy", f"{result.accuracy:.2%}")
-    b.metric("Test loss", f"{result.loss:.4f}")
-    c.metric("Mistakes", f"{(~result.correct).sum():,} of {len(result.labels):,}")
+    # Horizontal containers, not columns: on a phone columns stack, one metric a row.
+    with st.container(horizontal=True, gap="medium"):
+        st.metric("Test accuracy", f"{result.accuracy:.2%}", width="content")
+        st.metric("Test loss", f"{result.loss:.4f}", width="content")
+        st.metric("Mistakes", f"{(~result.correct).sum():,} of {len(result.labels):,}", width="content")
     downloads(chosen.model, chosen.meta.get("key", "model"))
-    # Each section is a fragment: its controls rerun it alone, not the page.
-    digits_section(result)
-    confusion_section(result, chosen.model)
-    compare(chosen, result)
-    drawings_section(chosen)
-    kept_models_section(on_evaluate=True)
+    # One section in view at a time (a phone's page was 9 screens tall, issue 26); each is a
+    # fragment: its controls rerun it alone, not the page.
+    tabs = st.tabs(["Test digits", "Confusion matrix", "Accuracy per digit", "Your drawings", "Kept models"])
+    with tabs[0]:
+        digits_section(result)
+    with tabs[1]:
+        confusion_section(result, chosen.model)
+    with tabs[2]:
+        compare(chosen, result)
+    with tabs[3]:
+        drawings_section(chosen)
+    with tabs[4]:
+        kept_models_section(on_evaluate=True)
 
 
 @st.fragment
@@ -85,7 +93,7 @@ def digits_section(result: Evaluation) -> None:
         st.success("No mistakes on the test set.")
         return
     st.caption("Green: right · red: wrong (marked ✗).")
-    digit_grid(st, images[shown], result.predictions[shown], result.labels[shown], numbered=True, min_px=120)
+    digit_grid(st, images[shown], result.predictions[shown], result.labels[shown], numbered=True, min_px=64)
 
     st.subheader("Softmax probabilities")
     picked = st.multiselect("Images from the grid (their numbers: #1 to #25)",
@@ -94,11 +102,12 @@ def digits_section(result: Evaluation) -> None:
     columns = st.columns(3)
     for n, position in enumerate(picked):
         i, column = shown[position - 1], columns[n % 3]
-        picture, bars = column.columns([1, 3], vertical_alignment="center")
-        picture.image(pictures.png_data_url(255 - pictures.enlarged(scale_images(images[i]), 4)), width="stretch",
-                      alt=f"test image {i}", caption=f"#{position}")
-        probability_chart(bars, result.probs[i], title=f"#{position}: test image {i}", true=int(result.labels[i]),
-                          height=110)
+        # The digit beside its chart on any screen (as columns, a phone stacked them: a 330 px picture).
+        row = column.container(horizontal=True, vertical_alignment="center", wrap=False)
+        row.image(pictures.png_data_url(255 - pictures.enlarged(scale_images(images[i]), 4)), width=72,
+                  alt=f"test image {i}", caption=f"#{position}")
+        probability_chart(row.container(), result.probs[i], title=f"#{position}: test image {i}",
+                          true=int(result.labels[i]), height=90)
 
 
 @st.fragment
@@ -122,7 +131,7 @@ def confusion_section(result: Evaluation, model=None) -> None:
         st.subheader("Worst mistakes")
         st.caption("Wrong, and the most confident about it.")
         worst = result.mistakes()[:10]
-        digit_grid(st, images[worst], result.predictions[worst], result.labels[worst], min_px=120)
+        digit_grid(st, images[worst], result.predictions[worst], result.labels[worst], min_px=64)
 
 
 @st.fragment

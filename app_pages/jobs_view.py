@@ -13,7 +13,7 @@ import streamlit as st
 
 from app_pages.charts import line_chart, show_history
 from app_pages.guard import guarded
-from app_pages.session import DEFAULT, session_id
+from app_pages.session import DEFAULT, kept, session_id
 from model.lab import jobs, models
 from model.lab.jobs import Job
 from model.lab.limits import current_limits
@@ -21,6 +21,8 @@ from model.training.config import ConfigError, TrainConfig
 from model.training.estimate import human, time_left
 
 LIVE_S = 1.0
+ADOPTED = "adopted_jobs"  # session state: ids of the finished trainings made this session's model
+MAX_ADOPTED = 50
 
 
 def watch(job: Job) -> None:
@@ -57,15 +59,18 @@ def adopt_finished_trainings() -> None:
     """A training this session asked for becomes its model once done: in the
     demo for this session only; locally when it became the current model
     (``settle_training``: a worse one waits for "Use this model")."""
-    if not st.session_state.get("my_jobs"):
-        return
-    adopted = st.session_state.setdefault("adopted_jobs", set())
     demo = current_limits().demo
+    if not demo and not st.session_state.get("my_jobs"):
+        return
+    # In the demo a reload (a new session) finds the visitor's jobs by the cookie; the jobs
+    # adopted are kept with the visitor's choices, so a model chosen since is not taken back.
+    adopted = st.session_state.setdefault(kept(ADOPTED), [])
     mine = jobs.list_jobs(session=session_id() if demo else None, ids=st.session_state.get("my_jobs", []))
     for job in reversed(mine):  # oldest first: the latest training wins
         if job.active or job.id in adopted:
             continue
-        adopted.add(job.id)
+        adopted.append(job.id)
+        del adopted[:-MAX_ADOPTED]
         if job.kind == "train" and job.status == "done":
             if demo:
                 st.session_state.model_key = job.result["run"]

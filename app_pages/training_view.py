@@ -6,7 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.charts import show_history
+from app_pages.guard import database_optional
 from app_pages.jobs_view import (
+    adopt_finished_trainings,
     fraction,
     job_ended,
     job_progress,
@@ -53,6 +55,8 @@ def show_training(slot: str) -> None:
     if job.status != "done":
         job_ended(job)
         return
+    with database_optional("Your finished trainings"):
+        adopt_finished_trainings()  # before the result says which model the pages use
     meta = store.load_run_meta(job.result["run"])
     if meta is None:
         st.warning("That run is no longer kept (the demo's disk quota removed it): train it again.")

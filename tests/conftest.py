@@ -1,7 +1,12 @@
 """Shared fixtures: a private work folder per test, MNIST, and one full
 default training that several tests reuse (about ten seconds, more on a busy
 machine). Every test that uses it, directly or through another fixture, is
-marked ``slow`` here, so ``pytest -m "not slow"`` runs no full training."""
+marked ``slow`` here, so ``pytest -m "not slow"`` runs no full training.
+
+The suite runs in two processes (pytest-xdist, ``-n 2 --dist loadfile`` in
+pytest.ini: a file's tests stay together, in order, in one of them); a
+training that fixtures of both need is made once, in a folder they share
+(``made_once``)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -50,13 +56,40 @@ def small_mnist(mnist):
     return (x_train[:2000], y_train[:2000]), (x_test[:500], y_test[:500])
 
 
+def made_once(tmp_path_factory: pytest.TempPathFactory, name: str, make) -> Any:
+    """``make(folder)``'s result, the folder made once for the whole run: with
+    pytest-xdist, under its workers' common temporary folder, the first worker
+    to ask making it while the others wait (``make`` must be quick the second
+    time: a kept training is reused, not redone)."""
+    from model.lab import store
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return make(tmp_path_factory.mktemp(name))
+    folder = tmp_path_factory.getbasetemp().parent / name
+    folder.mkdir(exist_ok=True)
+    with store.file_lock(folder.with_suffix(".lock")):
+        return make(folder)
+
+
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory):
     """The classic recipe trained once on the full data, in its own folder."""
     from model.lab.runs import train
 
-    root = tmp_path_factory.mktemp("default_run")
-    return train(TrainConfig(), root=root)
+    return made_once(tmp_path_factory, "default_run", lambda root: train(TrainConfig(), root=root))
+
+
+@pytest.fixture(scope="session")
+def starter_run(tmp_path_factory):
+    """The app's starter model (``jobs.WARMUP_PRESET``: fast-cnn) trained once
+    on the full data with the app's own recipe, kept (not made current) in a
+    work folder of its own, ``starter_run.path.parents[2]``."""
+    from model.lab.jobs import WARMUP_PRESET
+    from model.lab.runs import train
+    from model.training.config import PRESETS
+
+    return made_once(tmp_path_factory, "starter_lab",
+                     lambda root: train(PRESETS[WARMUP_PRESET], root=root, make_current=False))
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from model.data.preprocess import canvas_to_mnist, scale_images
 from model.cli import explain as explain_cli
 from model.insight import explain, pictures
 from model.serving.predict import predict_batch, predict_proba
-from model.training.config import PRESETS, TrainConfig
+from model.training.config import TrainConfig
 
 GAP = 0.02  # the largest completeness gap allowed with the default steps
 
@@ -38,9 +38,9 @@ def quick(mnist):
 
 
 @pytest.fixture(scope="session")
-def presets(mnist):
-    """The classic MLP and the fast CNN, trained on full MNIST."""
-    return {name: _fit(PRESETS[name], mnist[0]) for name in ("classic", "fast-cnn")}
+def presets(default_run, starter_run):
+    """The classic MLP and the fast CNN, trained on full MNIST (conftest: once for the suite)."""
+    return {"classic": default_run.model, "fast-cnn": starter_run.model}
 
 
 @pytest.fixture(scope="session")

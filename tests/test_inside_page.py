@@ -75,9 +75,9 @@ def test_a_click_on_the_map_chooses_that_image(lab_with_model):
 def test_the_last_drawing_is_on_the_page_and_on_the_map(lab_with_model):
     at = app().run()
     at.switch_page("app_pages/draw.py")
-    at.session_state["canvas_0"] = canvas_state(drawn_digit([[(140, 40), (140, 240)]], width=22))
+    at.session_state["draw"] = canvas_state(drawn_digit([[(140, 40), (140, 240)]], width=22))
     at.run()
-    assert at.metric[0].value == "1"
+    assert [e.label for e in at.expander] == ["Why does it read 1?"]
     at.switch_page("app_pages/inside.py").run()
     assert not at.exception, at.exception
     assert at.radio(key="inside_source").options == ["A test image", "Your last drawing"]
@@ -91,16 +91,19 @@ def test_the_last_drawing_is_on_the_page_and_on_the_map(lab_with_model):
 def test_draw_shows_why_and_why_not(lab_with_model):
     at = app().run()
     at.switch_page("app_pages/draw.py")
-    at.session_state["canvas_0"] = canvas_state(drawn_digit([[(140, 40), (140, 240)]], width=22))
+    at.session_state["draw"] = canvas_state(drawn_digit([[(140, 40), (140, 240)]], width=22))
     at.run()
-    heat = at.get("html")[1].proto.body
+    assert not any("Attribution for" in h.proto.body for h in at.get("html"))  # made only on request
+    at.session_state["draw_why_expander"] = True  # the visitor opens "Why does it read 1?"
+    at.run()
+    assert not at.exception, at.exception
+    heat = at.get("html")[-1].proto.body
     assert 'alt="Attribution for 1 (Integrated gradients)"' in heat and "Why 1" in heat
-    assert len(at.get("image")) == 1  # the heat map is inline HTML, not another st.image
     at.selectbox(key="draw_why").set_value(7).run()
-    assert 'alt="Attribution for 7 (Integrated gradients)"' in at.get("html")[1].proto.body
+    assert 'alt="Attribution for 7 (Integrated gradients)"' in at.get("html")[-1].proto.body
     assert not at.get("radio")  # an MLP: no Grad-CAM
     at.toggle(key="draw_explain").set_value(False).run()
-    assert len(at.get("html")) == 1  # only the probabilities
+    assert not any("Attribution for" in h.proto.body for h in at.get("html"))
 
 
 def test_a_cnn_gets_grad_cam_and_feature_maps(lab_dir):

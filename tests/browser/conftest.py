@@ -1,5 +1,6 @@
 """Fixtures for the browser tests: one headless `streamlit run dashboard.py`
-per module on a free loopback port, over an empty work folder, and Debian's
+per module on a free loopback port, over a work folder with no current model
+(empty, or holding the starter model's run, trained once a session), and Debian's
 Chromium driven by Playwright's sync API.
 
 This folder has an ``__init__.py`` on purpose: without it pytest imports this
@@ -10,9 +11,9 @@ file as the top-level module ``conftest``, replacing ``tests/conftest.py`` in
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,10 +42,23 @@ def run_server(workdir: Path, log: Path, env: dict[str, str] | None = None) -> I
         yield srv
 
 
+@pytest.fixture(scope="session")
+def starter_lab(starter_run) -> Path:
+    """A work folder holding the starter model's kept run (tests/conftest.py):
+    a server over a copy makes it current at once on its first visit, as a
+    server does that trained it before, instead of training it again for
+    every module."""
+    return starter_run.path.parents[2]
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server per test module, over an empty work folder (no model yet)."""
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server per test module, over a work folder with no current model
+    yet: empty where the module says ``FRESH_LAB = True`` (its first visit
+    trains the starter model), else holding the starter's kept run."""
     workdir = tmp_path_factory.mktemp("browser_lab")
+    if not getattr(request.module, "FRESH_LAB", False):
+        shutil.copytree(request.getfixturevalue("starter_lab"), workdir, symlinks=True, dirs_exist_ok=True)
     log = tmp_path_factory.mktemp("browser_server") / "streamlit.log"
     # Background trainings take at least 4 s an epoch, on any machine: a test
     # that watches a training's progress sees it running (model.training.callbacks.Pace).
@@ -146,9 +160,16 @@ def timings() -> Iterator[dict[str, float]]:
     """Time-to-interactive figures; written to test-artifacts/timings.json."""
     figures: dict[str, float] = {}
     yield figures
-    if figures:
+    if figures:  # merged with what the other pytest-xdist worker wrote
+        from model.files import read_json, write_json
+
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        (ARTIFACTS / "timings.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+        path = ARTIFACTS / "timings.json"
+        try:
+            known = read_json(path) if os.environ.get("PYTEST_XDIST_WORKER") else {}
+        except (OSError, ValueError):
+            known = {}
+        write_json(path, {**(known if isinstance(known, dict) else {}), **figures})
 
 
 @pytest.fixture(scope="session")

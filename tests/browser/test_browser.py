@@ -2,8 +2,8 @@
 person sees: titles, messages, metrics, images, charts and the drawing canvas.
 
 The tests share one server (and its work folder) and run in file order, the
-order of a first visit: landing page, first launch without a model (the
-server trains its starter model by itself), Train, Evaluate, Draw. Every later
+order of a first visit: landing page, first launch without a current model
+(the server makes its starter model current by itself), Train, Evaluate, Draw. Every later
 test that needs a model gets it itself, so each also runs alone (-k). Two
 tests at the end pin bugs found on the way. tests/browser/test_demo.py does
 the same for a public demo server.
@@ -27,7 +27,7 @@ from playwright.sync_api import Page, expect  # noqa: E402
 
 from model.training.config import PRESETS  # noqa: E402
 
-from .conftest import VIEWPORT, Server, run_server
+from .conftest import ROOT, VIEWPORT, Server, run_server
 from .ui import (
     DIGITS,
     PAGE_TIMEOUT,
@@ -54,9 +54,11 @@ from .ui import (
     touch_draw,
     train_default_model,
     wait_until_drawable,
+    watch_console,
 )
 
 pytestmark = pytest.mark.browser
+DOCS = ROOT / "docs"
 STARTER_MODEL = PRESETS["fast-cnn"].describe()  # the starter model: bfloat16 on CPUs that have it
 
 # --- a. landing page and navigation -----------------------------------------
@@ -97,10 +99,12 @@ def test_landing_page_and_sidebar_navigation(page: Page, server: Server, timings
 
 # --- b. first launch, no saved model -----------------------------------------
 
-def test_first_launch_trains_the_starter_model_by_itself(page: Page, server: Server, timings, screenshots):
-    """A fresh server has no model: its first visit (the landing page, above)
-    started the starter model's training in the background, so the Draw page
-    shows the canvas within a minute without anybody pressing Train."""
+def test_first_launch_makes_the_starter_model_current_by_itself(page: Page, server: Server, timings, screenshots):
+    """The server has no current model, only the starter's kept run (as after
+    a restart; a server with nothing trains it: tests/browser/test_demo.py in
+    Chromium, tests/test_pages.py locally): its first visit (the landing
+    page, above) made it current, so the Draw page shows the canvas without
+    anybody pressing Train."""
     started = time.monotonic()
     open_page(page, server, "draw", "Draw")
     expect(canvas(page)).to_be_visible(timeout=TRAIN_TIMEOUT)
@@ -204,14 +208,17 @@ def test_evaluate_page_metrics_grid_and_probabilities(page: Page, server: Server
     expect(accuracy).to_be_visible(timeout=PAGE_TIMEOUT)
     assert percent(accuracy.inner_text()) > 80
     expect(metric_value(page, "Mistakes")).to_have_text(re.compile(r"^[\d,]+ of 10,000$"))
-    expect(page.get_by_text("Worst mistakes")).to_be_visible(timeout=PAGE_TIMEOUT)
+    expect(page.get_by_role("tab", name="Test digits")).to_have_attribute("aria-selected", "true")
+    expect(page.locator(".digit-grid").first).to_be_visible(timeout=PAGE_TIMEOUT)
     idle(page)
     images_loaded(page)
 
     grid = page.locator(".digit-grid").first  # the sample of 25 test digits comes first
     expect(grid.locator("figure")).to_have_count(25)
     box = grid.bounding_box()
-    assert box["width"] > 600 and box["height"] > 300, box
+    assert box["width"] > 600, box
+    digit = grid.locator("img").first.bounding_box()
+    assert digit["width"] >= 56 and digit["height"] >= 56, digit  # each 28x28 digit at least twice its size
     caption_px = grid.locator("figcaption").first.evaluate("el => parseFloat(getComputedStyle(el).fontSize)")
     assert caption_px >= 13, f"grid labels of {caption_px} px"
     text = grid.inner_text()
@@ -243,10 +250,13 @@ def test_evaluate_page_metrics_grid_and_probabilities(page: Page, server: Server
     for i in range(3):
         expect(charts.nth(i)).to_be_visible()
         assert pictures.nth(i).bounding_box()["height"] > 40
-    expect(page.get_by_role("heading", name="Confusion matrix")).to_be_visible()
-    page.get_by_role("heading", name="Accuracy per digit").scroll_into_view_if_needed()
-    charts_rendered(page, at_least=1)
     snap(page, screenshots / "evaluate.png")
+    page.get_by_role("tab", name="Confusion matrix").click()
+    expect(page.get_by_role("heading", name="Confusion matrix")).to_be_visible()
+    expect(page.get_by_text("Worst mistakes")).to_be_visible()
+    page.get_by_role("tab", name="Accuracy per digit").click()
+    expect(page.get_by_role("heading", name="Accuracy per digit")).to_be_visible()
+    charts_rendered(page, at_least=1)
     assert_no_console_errors(page)
 
 
@@ -369,4 +379,118 @@ def test_a_repeated_search_finishes_with_a_message(page: Page, server: Server, s
     expect(page.locator('[data-testid="stMain"] [data-testid="stProgress"]')).to_have_count(0)
     expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1)  # the results, once
     snap(page, screenshots / "tune.png")
+    assert_no_console_errors(page)
+
+
+# --- h. every page as a person meets it, at both sizes; choices kept (issue 26) ------------------
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
+SCREENS_TALL = 3.0  # Draw and Evaluate on a phone: "within about three screens"
+PAGES = {"": "MNIST lab", "draw": "Draw", "train": "Train", "evaluate": "Evaluate", "inside": "Inside the model",
+         "tune": "Tune", "drawings": "Drawings"}
+
+# The page's full height and width: Streamlit scrolls its main section, not the document.
+SIZE_JS = """() => {
+    const boxes = [document.documentElement, document.body,
+                   document.querySelector('[data-testid="stAppViewContainer"]'),
+                   document.querySelector('[data-testid="stMain"]')].filter(Boolean);
+    return {height: Math.max(...boxes.map(b => b.scrollHeight)),
+            width: Math.max(...boxes.map(b => b.scrollWidth))};
+}"""
+
+
+def size(page: Page) -> dict:
+    return page.evaluate(SIZE_JS)
+
+
+def show(page: Page, server: Server, path: str, phone: bool) -> None:
+    """Open a page and let it finish: Draw with a digit drawn and read, Evaluate with its charts."""
+    open_page(page, server, path, PAGES[path])
+    if path == "draw":
+        expect(canvas(page)).to_be_visible(timeout=TRAIN_TIMEOUT)
+        (touch_draw if phone else draw)(page, DIGITS["7"])
+        read_digit(page)
+        settled(page)
+    elif path == "evaluate":
+        expect(page.locator(".digit-grid").first).to_be_visible(timeout=PAGE_TIMEOUT)
+        images_loaded(page)
+    idle(page)
+
+
+@pytest.mark.parametrize("screen", ["desktop", "phone"])
+def test_every_page_fits_the_screen_and_is_shown_in_docs(browser, server: Server, screen: str):
+    phone = screen == "phone"
+    context = browser.new_context(**(PHONE if phone else {"viewport": VIEWPORT}))
+    context.set_default_timeout(30_000)
+    try:
+        page = watch_console(context.new_page())
+        width, screen_height = (390, 844) if phone else (VIEWPORT["width"], VIEWPORT["height"])
+        heights = {}
+        for path, name in PAGES.items():
+            show(page, server, path, phone)
+            measured = size(page)
+            heights[name] = measured["height"]
+            assert measured["width"] <= width, f"{name} is {measured['width']} px wide on a {width} px screen"
+            expect(page.locator('[data-testid="stAppDeployButton"]')).to_have_count(0)  # no developer toolbar
+            shot = DOCS / "screens" / f"{path or 'home'}-{screen}.png"
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shot), full_page=False)
+        print(f"\n[{screen} {width}x{screen_height}] page heights: "
+              + ", ".join(f"{name} {h} px ({h / screen_height:.1f} screens)" for name, h in heights.items()),
+              flush=True)
+        if phone:
+            for name in ("Draw", "Evaluate"):
+                assert heights[name] <= SCREENS_TALL * screen_height, \
+                    f"{name} is {heights[name] / screen_height:.1f} phone screens tall"
+        assert_no_console_errors(page)
+    finally:
+        context.close()
+
+
+def combobox(page: Page, label: str):
+    return page.get_by_role("combobox", name=label, exact=True)
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    combobox(page, label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    idle(page)
+
+
+def test_train_settings_and_the_chosen_model_survive_other_pages(page: Page, server: Server):
+    """Issue 26: Adam, 256,128 and batch 64 on Train; the starter's kept run
+    picked in Evaluate's sidebar; Draw, Evaluate and Train again: all still there."""
+    open_page(page, server, "evaluate", "Evaluate")
+    expect(page.locator(".digit-grid").first).to_be_visible(timeout=TRAIN_TIMEOUT)  # the starter model is current
+    picker = page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Model", exact=True)
+    picker.click()
+    options = page.get_by_role("option")
+    kept = [t for t in options.all_inner_texts() if " · " in t]  # "description · 99.28% · key"
+    assert kept, options.all_inner_texts()
+    page.get_by_role("option", name=kept[0], exact=True).click()
+    idle(page)
+    expect(picker).to_have_value(kept[0])
+
+    nav_link(page, "Train").click()
+    expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible(timeout=PAGE_TIMEOUT)
+    idle(page)
+    choose(page, "Optimizer", "ADAM")
+    layers = page.get_by_role("textbox", name="Dense layer sizes", exact=True)
+    layers.fill("256,128")
+    layers.press("Enter")
+    batch = page.get_by_role("spinbutton", name="Batch size", exact=True)
+    batch.fill("64")
+    batch.press("Enter")
+    idle(page)
+
+    for name in ("Draw", "Evaluate", "Train"):
+        nav_link(page, name).click()
+        idle(page)
+    expect(combobox(page, "Optimizer")).to_have_value("ADAM")
+    expect(page.get_by_role("textbox", name="Dense layer sizes", exact=True)).to_have_value("256,128")
+    expect(page.get_by_role("spinbutton", name="Batch size", exact=True)).to_have_value("64")
+    nav_link(page, "Draw").click()
+    expect(canvas(page)).to_be_visible(timeout=PAGE_TIMEOUT)
+    sidebar_picker = page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Model", exact=True)
+    expect(sidebar_picker).to_have_value(kept[0])  # the model chosen on Evaluate
     assert_no_console_errors(page)

@@ -3,9 +3,8 @@ the Draw page after drawing, the "Inside the model" page's map (a click on
 a point chooses that image) and the Evaluate page's confusion matrix (a
 click on a cell lists its images).
 
-The module's server starts over an empty work folder and trains its starter
-model (the fast CNN) by itself on the first visit, so the first test waits
-for the canvas with TRAIN_TIMEOUT; each test also runs alone (-k).
+The module's server holds the starter model's run (the fast CNN), made
+current by the first visit; each test also runs alone (-k).
 Screenshots of the new views go to docs/ (the README shows them).
 
     pytest -m browser tests/browser/test_explain.py
@@ -33,8 +32,10 @@ from .ui import (
     draw,
     idle,
     images_loaded,
-    metric_value,
     open_page,
+    open_why,
+    read_digit,
+    settled,
     snap,
 )
 
@@ -54,9 +55,7 @@ def test_draw_shows_why_it_reads_a_digit(page: Page, server: Server):
     ready(page, server)
     expect(page.locator(HEAT_MAP)).to_have_count(0)  # nothing drawn, nothing to explain
     draw(page, DIGITS["7"])
-    expect(metric_value(page, "Prediction")).to_be_visible(timeout=PAGE_TIMEOUT)
-    idle(page)
-    digit = metric_value(page, "Prediction").inner_text().strip()
+    digit = open_why(page)  # the attribution is made only on request
     heat = page.locator(HEAT_MAP)
     expect(heat).to_have_attribute("alt", f"Attribution for {digit} (Integrated gradients)")
     expect(page.get_by_text(f"Why {digit}: red pixels count for it, blue against")).to_be_visible()
@@ -84,8 +83,8 @@ def test_draw_shows_why_it_reads_a_digit(page: Page, server: Server):
 def test_inside_map_click_chooses_an_image(page: Page, server: Server):
     ready(page, server)
     draw(page, DIGITS["0"])  # the last drawing is placed on the map
-    expect(metric_value(page, "Prediction")).to_be_visible(timeout=PAGE_TIMEOUT)
-    idle(page)
+    read_digit(page)
+    settled(page)  # the server has it
     page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]',
                  has_text="Inside the model").click()
     expect(page.get_by_role("heading", name=re.compile(r"^The image: test image 0, a 7"))).to_be_visible(
@@ -123,6 +122,7 @@ def test_inside_map_click_chooses_an_image(page: Page, server: Server):
 def test_confusion_cell_click_lists_its_images(page: Page, server: Server):
     ready(page, server)
     open_page(page, server, "evaluate", "Evaluate")
+    page.get_by_role("tab", name="Confusion matrix").click()
     expect(page.get_by_text("Click a cell of the confusion matrix to see its test images.")).to_be_visible(
         timeout=PAGE_TIMEOUT)
     idle(page)
@@ -140,6 +140,7 @@ def test_confusion_cell_click_lists_its_images(page: Page, server: Server):
     idle(page)
     shown = page.locator('img[alt^="Test image"]')
     expect(shown).to_have_count(20)
+    expect(shown.first).to_be_in_viewport()  # where the eye is: no scrolling after the click (issue 26)
     page.get_by_text("Show why they read as 3 (attribution)").click()
     expect(page.locator('img[alt="Attribution for 3 (Integrated gradients)"]')).to_have_count(20)
     idle(page)

@@ -84,6 +84,15 @@ def report(name: str, seconds: float, timings: dict[str, float]) -> None:
     print(f"\n[time to interactive] {name}: {seconds:.2f} s", flush=True)
 
 
+def watch_console(page: Page) -> Page:
+    """Collect ``page``'s console errors (but 404s: Streamlit's deep-link probe) and page errors in ``page.console``."""
+    errors: list[str] = []
+    page.on("console", lambda m: m.type == "error" and "404" not in m.text and errors.append(m.text))
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    page.console = type("Console", (), {"errors": errors})()
+    return page
+
+
 def assert_no_console_errors(page: Page) -> None:
     errors = real_errors(page.console)
     assert not errors, "errors in the browser console:\n" + "\n".join(errors)
@@ -213,6 +222,24 @@ def settled(page: Page, timeout: float = PAGE_TIMEOUT) -> None:
     }""", timeout=timeout, polling=100)
     expect(page.get_by_text("What the model sees (28x28)")).to_be_visible(timeout=timeout)
     idle(page)
+
+
+def save_as(page: Page, digit: int | str) -> None:
+    """Tap the chip of ``digit`` beside the reading ("Wrong? It's a"; the read
+    digit's chip is "Right" too) and wait until the canvas says it was saved."""
+    page.locator(f".draw button.chip[data-digit='{digit}']").click()
+    expect(page.locator(".draw .status")).to_contain_text(f"Saved as {digit}", timeout=PAGE_TIMEOUT)
+    idle(page)
+
+
+def open_why(page: Page) -> str:
+    """Open "Why does it read N?" under the canvas (the attribution is made
+    only then); returns N."""
+    digit = read_digit(page)
+    settled(page)
+    page.get_by_text(f"Why does it read {digit}?").click()
+    idle(page)
+    return digit
 
 
 def clear(page: Page) -> None:
