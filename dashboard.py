@@ -75,6 +75,8 @@ with database_optional("Background jobs"):  # drawing needs no database: the pag
     jobs.ensure_runner()
     if auto_warmup() and store.default_model() is None:
         jobs.ensure_warmup()
+    elif auto_warmup() and current_limits().demo:
+        jobs.ensure_upgrade()  # the starter serves: a stronger model trains in the background, once
 keep_choices()
 remember_visitor()
 with database_optional("Your jobs"):

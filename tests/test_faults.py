@@ -332,6 +332,41 @@ def test_a_lock_held_past_the_timeout_during_a_training_does_not_stop_it(lab_dir
     assert store.load_run_meta(config.key(), lab_dir) is not None
 
 
+@pytest.mark.parametrize("lab_database", ["postgresql"], indirect=True)
+def test_a_postgresql_table_locked_past_the_timeout_makes_a_save_say_busy_in_seconds(lab_database):
+    """PostgreSQL's ``lock_timeout`` (``db.BUSY_S``): a save behind another
+    session's exclusive lock gives up in seconds with one line, and saves
+    again once the lock is gone."""
+    drawings.save(digit_image(1), 1, limits=LOCAL)  # the schema exists
+    engine = sa.create_engine(lab_database)
+    try:
+        with engine.connect() as holder:
+            holding = holder.begin()
+            holder.execute(sa.text(f"LOCK TABLE {db.drawings.name} IN ACCESS EXCLUSIVE MODE"))
+            outcome: list[BaseException | None] = []
+
+            def save() -> None:
+                try:
+                    drawings.save(digit_image(2), 2, limits=LOCAL)
+                    outcome.append(None)
+                except Exception as exc:
+                    outcome.append(exc)
+
+            saver = threading.Thread(target=save)
+            started = time.monotonic()
+            saver.start()
+            saver.join(db.BUSY_S * 2 + 1)  # without the lock timeout it would wait for the lock forever
+            waited = time.monotonic() - started
+            holding.rollback()
+            saver.join(30)
+            assert waited < db.BUSY_S * 2 + 1, "the save waited for the lock past the timeout"
+            assert isinstance(outcome[0], db.DatabaseBusy) and "the lab is busy" in str(outcome[0]), outcome
+        drawings.save(digit_image(2), 2, limits=LOCAL)
+        assert drawings.count() == 2
+    finally:
+        engine.dispose()
+
+
 def test_each_ending_names_its_cause():
     assert "signal 9: out of memory or killed by hand" in jobs._crash_message(-9, None, None)
     assert "signal 9: out of memory or killed by hand" in jobs._crash_message(-9, 3, 3)

@@ -75,6 +75,47 @@ def test_in_the_demo_a_visitors_training_never_replaces_the_demo_model(lab_dir):
     assert store.load_run_meta(QUICK.key(), lab_dir) is not None  # but the run is kept
 
 
+STRONGER = TrainConfig(epochs=1, batch_size=128, optimizer="adam", learning_rate=0.001)  # above QUICK
+
+
+def test_the_demo_replaces_its_starter_with_a_better_model(lab_dir, monkeypatch):
+    """Issue 23: once the starter serves, the stronger preset trains once in
+    the background and becomes the demo model if it scores at least as well
+    (``champion.settle``; a worse one stays kept only: tests/test_session.py)."""
+    upgrade, promoted = STRONGER, True
+    from model.lab.runs import train
+    from model.training.config import PRESETS
+
+    monkeypatch.setitem(PRESETS, "test-starter", QUICK)
+    monkeypatch.setitem(PRESETS, "test-upgrade", upgrade)
+    monkeypatch.setattr(jobs, "WARMUP_PRESET", "test-starter")
+    monkeypatch.setattr(jobs, "_upgrade_seen", set())
+    monkeypatch.setenv("MNIST_LAB_UPGRADE", "test-upgrade")
+    assert jobs.ensure_upgrade(lab_dir) is None  # no model yet: the warm-up's turn
+    train(QUICK, root=lab_dir)  # the starter serves
+    job = jobs.ensure_upgrade(lab_dir)
+    assert job.session == jobs.UPGRADE_SESSION and job.params["make_current"] == "if_better"
+    assert jobs.ensure_upgrade(lab_dir) is None  # queued once; this process looks no more
+    done = drive(jobs.Runner(lab_dir, 1, DEMO), job.id, over)
+    assert done.status == "done", done.message
+    better = store.load_run_meta(upgrade.key(), lab_dir)["metrics"]["test_accuracy"]
+    starter = store.load_run_meta(QUICK.key(), lab_dir)["metrics"]["test_accuracy"]
+    assert (better > starter) is promoted
+    assert store.current_run(lab_dir).key == (upgrade.key() if promoted else QUICK.key())
+    monkeypatch.setattr(jobs, "_upgrade_seen", set())  # a restarted server: the job ended, none again
+    assert jobs.ensure_upgrade(lab_dir) is None
+    assert len(jobs.list_jobs(lab_dir, session=jobs.UPGRADE_SESSION)) == 1
+
+
+def test_the_demo_upgrade_can_be_turned_off(lab_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_UPGRADE", "0")
+    assert jobs.upgrade_preset() is None
+    monkeypatch.setenv("MNIST_LAB_UPGRADE", "no-such-preset")
+    assert jobs.upgrade_preset() is None
+    monkeypatch.delenv("MNIST_LAB_UPGRADE")
+    assert jobs.upgrade_preset() == jobs.UPGRADE_PRESET == "strong-cnn"
+
+
 def test_the_queue_is_bounded_and_first_come_first_served(lab_dir):
     small = dataclasses.replace(LOCAL, max_queue=2)
     a = jobs.submit_training(QUICK, limits=small)
@@ -127,6 +168,19 @@ def test_the_time_budget_stops_a_job(lab_dir):
     job = jobs.submit_training(LONG, limits=budget)
     ended = drive(jobs.Runner(lab_dir, 1, budget), job.id, over)
     assert ended.status == "failed" and "time limit" in ended.message
+
+
+def test_the_servers_own_jobs_have_no_visitor_time_budget(lab_dir):
+    """The demo's stronger model trains longer than a visitor's job may (13 minutes on these
+    2 cores without bfloat16): the budget is the visitors'."""
+    budget = dataclasses.replace(LOCAL, job_seconds=1)
+    job = jobs.submit("train", LONG.key(), {"config": LONG.to_dict(), "make_current": "if_better",
+                                            "description": "the server's"}, jobs.UPGRADE_SESSION, budget, lab_dir)
+    runner = jobs.Runner(lab_dir, 1, budget)
+    running = drive(runner, job.id, lambda j: (j.progress or {}).get("step") or not j.active)
+    assert running.status == "running", running.message  # seconds past the budget, still going
+    jobs.cancel(job.id)
+    drive(runner, job.id, over)
 
 
 def test_a_job_process_that_dies_is_reported_in_one_line(lab_dir):

@@ -52,7 +52,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from model.files import DiskFull, disk_full, disk_full_message
-from model.lab import db, store
+from model.lab import champion, db, store
 from model.lab.limits import LOCAL, Limits, current_limits
 from model.logs import first_line
 from model.training.config import PRESETS, TrainConfig
@@ -71,6 +71,13 @@ TRAINING_NEED_BYTES = 100 * 2**20  # room a training's run needs when the model'
 IDLE_S = 60.0  # a runner with nothing to do for this long ends; the next page run starts another
 WARMUP_PRESET = "fast-cnn"  # trains in ~8 s (bfloat16; ~20 s in float32) and reads drawn digits far better than the MLP (bench/presets.py)
 WARMUP_SESSION = "server"
+# The demo's stronger model, trained once in the background after the starter: the preset
+# that reads real handwriting best (bench/RESULTS.md, "Reading handwriting through the Draw
+# path"). MNIST_LAB_UPGRADE names another preset, or 0 for none.
+UPGRADE_PRESET = "strong-cnn"
+UPGRADE_SESSION = "server-upgrade"
+SERVER_SESSIONS = (WARMUP_SESSION, UPGRADE_SESSION)  # the server's own jobs (a visitor's budget is not theirs)
+_upgrade_seen: set[Path] = set()  # work folders whose upgrade job this process has seen queued
 
 
 class QueueFull(RuntimeError):
@@ -205,6 +212,43 @@ def ensure_warmup(root: Path | None = None, retry: bool = False) -> Job | None:
     return submit("train", config.key(), {"config": config.to_dict(), "make_current": True,
                                           "description": f"the {WARMUP_PRESET} starter model"},
                   WARMUP_SESSION, LOCAL, root)
+
+
+def upgrade_preset() -> str | None:
+    """The preset the demo upgrades its starter to (``MNIST_LAB_UPGRADE``; None: no upgrade)."""
+    value = os.environ.get("MNIST_LAB_UPGRADE", UPGRADE_PRESET).strip()
+    if value.lower() in ("", "0", "false", "no", "off"):
+        return None
+    return value if value in PRESETS else None
+
+
+def ensure_upgrade(root: Path | None = None) -> Job | None:
+    """In the public demo, once the starter model serves: train the stronger
+    preset (``upgrade_preset``) once, in the background; when done it
+    replaces the starter only if it scores at least as well
+    (``champion.settle``). Never with an owner-pinned model (it wins anyway),
+    and never again once its job ended (a failure is the owner's to retry).
+    Returns that job, or None. Cheap on every page run: a look at the
+    current model, and the database only until this process saw the job."""
+    preset = upgrade_preset()
+    folder = (root or store.workdir()).resolve()
+    if preset is None or folder in _upgrade_seen or store.pinned_model() is not None:
+        return None
+    current = store.current_run(root)
+    if current is None or current.key != PRESETS[WARMUP_PRESET].key():
+        return None  # no model yet, or no longer the starter
+    config = PRESETS[preset]
+    if store.load_run_meta(config.key(), root) is not None:  # trained before: decide now
+        champion.settle(config.key(), root)
+        _upgrade_seen.add(folder)
+        return None
+    job = next(iter(list_jobs(root=root, session=UPGRADE_SESSION)[:1]), None)
+    if job is None:
+        job = submit("train", config.key(), {"config": config.to_dict(), "make_current": "if_better",
+                                             "description": f"the demo's stronger model ({preset})"},
+                     UPGRADE_SESSION, LOCAL, root)
+    _upgrade_seen.add(folder)
+    return job
 
 
 def cancel(job_id: int, root: Path | None = None) -> None:
@@ -444,7 +488,8 @@ class Runner:
                 self._stop(proc)
                 _finish(job_id, self.root, "cancelled", "cancelled")
                 self._discard_partial(job)
-            elif self.limits.job_seconds and time.time() - started > self.limits.job_seconds:
+            elif (self.limits.job_seconds and job.session not in SERVER_SESSIONS
+                  and time.time() - started > self.limits.job_seconds):  # the server's own jobs: no budget
                 self._stop(proc)
                 _finish(job_id, self.root, "failed", f"stopped after {self.limits.job_seconds // 60} minutes, "
                                                      "the time limit of a job in this public demo")
@@ -637,8 +682,11 @@ def _train(job: Job, root: Path | None, report) -> dict[str, Any]:
     from model.training.callbacks import ProgressCallback, paced
 
     config = TrainConfig.from_dict(job.params["config"])
+    make_current = job.params.get("make_current", True)  # True, False or "if_better"
     result = train(config, callbacks=[ProgressCallback(lambda p: report(p.to_dict()), PROGRESS_S), *paced()],
-                   root=root, make_current=job.params.get("make_current", True))
+                   root=root, make_current=make_current is True)
+    if make_current == "if_better":
+        champion.settle(result.meta["key"], root)
     return _train_result(result.meta, result.cached)
 
 

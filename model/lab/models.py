@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from model.lab import jobs, store
+from model.lab.champion import Settled, accuracy, is_better, settle  # noqa: F401 (the pages' names for them)
 from model.training.config import ConfigError, TrainConfig
 from model.training.estimate import expected_wait
 
@@ -59,11 +60,6 @@ def made_by(meta: dict[str, Any]) -> str:
     return "training" + (" with drawings" if meta.get("drawings") else "")
 
 
-def accuracy(meta: dict[str, Any] | None) -> float | None:
-    value = (meta or {}).get("metrics", {}).get("test_accuracy")
-    return float(value) if isinstance(value, (int, float)) else None
-
-
 def kept_models(root: Path | None = None, session: str | None = None) -> list[KeptModel]:
     """Every kept run, newest first (with ``session``: not other visitors' private ones)."""
     current = store.current_run(root)
@@ -81,40 +77,6 @@ def kept_models(root: Path | None = None, session: str | None = None) -> list[Ke
                              made_by=made_by(meta), current=key == current_key, owner=meta.get("owner"),
                              meta=meta))
     return out
-
-
-def is_better(new: dict[str, Any] | None, old: dict[str, Any] | None) -> bool:
-    """Does ``new`` score at least as well as ``old`` on the test set? (True
-    when ``old`` has no score: a model of unknown quality is no reason to keep it.)"""
-    new_accuracy, old_accuracy = accuracy(new), accuracy(old)
-    if old_accuracy is None:
-        return True
-    return new_accuracy is not None and new_accuracy >= old_accuracy
-
-
-@dataclass(frozen=True)
-class Settled:
-    key: str
-    made_current: bool
-    previous: dict[str, Any] | None  # the current model's meta before (None: there was none)
-
-    @property
-    def worse(self) -> bool:
-        """Kept beside a better current model, waiting for "Use this model"."""
-        return not self.made_current and self.previous is not None
-
-
-def settle(key: str, root: Path | None = None) -> Settled:
-    """A finished training's run ``key``: made the current model if there is
-    none yet or it scores at least as well as the current one; else only kept."""
-    current = store.current_run(root)
-    if current is not None and current.key == key:
-        return Settled(key, True, None)
-    previous = current.meta if current is not None else None
-    if current is None or is_better(store.load_run_meta(key, root), previous):
-        store.make_current(key, root)
-        return Settled(key, True, previous)
-    return Settled(key, False, previous)
 
 
 def use(key: str, root: Path | None = None) -> None:

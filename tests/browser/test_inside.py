@@ -3,8 +3,8 @@ headless Chromium: each activation chart's bars have height on the screen
 (measured in its pixels, not only found in the page), each feature-map mosaic
 is not blank, and the attribution picture is not blank.
 
-Its own server, over a work folder where the classic MLP (1 epoch) is the
-current model, then a fast CNN (1 epoch) trained by the command line.
+Its own server, over a work folder where the classic MLP is the current
+model, then the starter fast-cnn (both trained once for the suite, conftest.py).
 
     pytest -m browser tests/browser/test_inside.py
 """
@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
+import shutil
 
 import numpy as np
 import pytest
@@ -24,17 +23,13 @@ if not os.environ.get("CI"):
 from PIL import Image  # noqa: E402
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from .conftest import ROOT, VIEWPORT, run_server
+from model.lab import store  # noqa: E402
+
+from .conftest import VIEWPORT, run_server
 from .ui import PAGE_TIMEOUT, idle, images_loaded, open_page, snap
 
 pytestmark = pytest.mark.browser
 BAR_COLOURS = np.array([[0xB2, 0x18, 0x2B], [0x21, 0x66, 0xAC]], np.int16)  # inside.vector_chart's red and blue
-
-
-def train(workdir, *flags: str) -> None:
-    env = dict(os.environ, MNIST_LAB_DIR=str(workdir), TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run([sys.executable, "-m", "model", "train", "--quiet", *flags], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=600)
 
 
 def pixels(locator) -> np.ndarray:
@@ -58,9 +53,10 @@ def layer_charts(page: Page):
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(tmp_path_factory, default_run, starter_run):
     workdir = tmp_path_factory.mktemp("inside_lab")
-    train(workdir, "--preset", "classic", "--epochs", "1")
+    shutil.copytree(default_run.path.parent, workdir, symlinks=True, dirs_exist_ok=True)  # the classic MLP, current
+    shutil.copytree(starter_run.path.parent, store.run_dir(starter_run.meta["key"], workdir))  # fast-cnn, kept
     with run_server(workdir, tmp_path_factory.mktemp("inside_server") / "streamlit.log") as srv:
         yield srv
 
@@ -87,14 +83,14 @@ def check_layers(page: Page, name: str, want_mosaics: bool) -> None:
     assert pixels(heat).std() > 5, "the attribution picture is blank"
 
 
-def test_every_layer_draws_for_an_mlp_then_a_cnn(browser, lab, screenshots):
+def test_every_layer_draws_for_an_mlp_then_a_cnn(browser, lab, starter_run, screenshots):
     context = browser.new_context(viewport=VIEWPORT)
     try:
         page = context.new_page()
         open_page(page, lab, "inside", "Inside the model")
         check_layers(page, "classic MLP", want_mosaics=False)
         snap(page, screenshots / "inside-mlp.png")
-        train(lab.workdir, "--preset", "fast-cnn", "--epochs", "1")
+        store.make_current(starter_run.meta["key"], lab.workdir)
         page.reload()
         open_page(page, lab, "inside", "Inside the model")
         check_layers(page, "fast-cnn", want_mosaics=True)
