@@ -27,10 +27,26 @@ from model.data.mnist import load_mnist  # noqa: E402
 from model.training.config import TrainConfig  # noqa: E402
 
 
+# The files that take longest (minutes: servers, trainings), longest first. pytest-xdist hands
+# each process a batch of files up front, alternately, in collection order: these go first, so
+# the two processes share them instead of one of them starting a long one at the end.
+LONGEST_FIRST = ["browser/test_demo.py", "browser/test_browser.py", "browser/test_draw.py",
+                 "browser/test_explain.py", "browser/test_inside.py", "test_pages.py", "test_concurrency.py",
+                 "test_explain.py", "test_jobs.py", "test_faults.py", "test_precision.py", "test_session.py",
+                 "test_drawings.py", "test_tune.py", "test_untrusted.py", "test_cli.py"]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "default_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+
+    def place(indexed: tuple[int, pytest.Item]) -> tuple[int, int]:
+        where = Path(str(indexed[1].path)).relative_to(ROOT / "tests").as_posix()
+        return rank.get(where, len(rank)), indexed[0]  # a file's own tests keep their order
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=place)]
 
 
 @pytest.fixture

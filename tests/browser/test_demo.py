@@ -45,8 +45,11 @@ from .ui import (  # noqa: E402
 
 pytestmark = pytest.mark.browser
 STARTER = PRESETS["fast-cnn"].describe()
-# Long enough to leave and come back, or to queue behind (about a minute on two cores).
-LONG = TrainConfig(epochs=5, batch_size=16)
+# Long enough to leave and come back, or to queue behind: the server paces each epoch to at
+# least PACE_S seconds (model.training.callbacks.Pace), so it takes 40 s on any machine and
+# little CPU (5 epochs is the demo's cap).
+PACE_S = "8"
+LONG = TrainConfig(epochs=5, batch_size=256)
 SHORT = TrainConfig(epochs=1, batch_size=128)
 
 
@@ -56,7 +59,8 @@ def demo(tmp_path_factory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("demo_server") / "streamlit.log"
     # No stronger model after the starter here: its training would queue before the visitors'
     # (tests/test_jobs.py trains it in a job process).
-    with run_server(workdir, log, env={"MNIST_LAB_DEMO": "1", "MNIST_LAB_UPGRADE": "0"}) as srv:
+    env = {"MNIST_LAB_DEMO": "1", "MNIST_LAB_UPGRADE": "0", "MNIST_LAB_MIN_EPOCH_S": PACE_S}
+    with run_server(workdir, log, env=env) as srv:
         yield srv
 
 
@@ -150,7 +154,7 @@ def test_a_training_survives_its_visitor_leaving_and_shows_again_on_return(visit
 
 def test_cancel_stops_a_training(visitor, demo):
     page = visitor()
-    config = TrainConfig(epochs=5, batch_size=8)
+    config = TrainConfig(epochs=5, batch_size=256, seed=2)
     start(page, demo, config)
     running(page)
     page.locator('[data-testid="stMain"]').get_by_role("button", name="Cancel").click()
@@ -170,7 +174,7 @@ def test_one_visitor_trains_and_the_others_keep_the_demo_model(visitor, demo):
 
 def test_a_second_training_waits_in_the_queue_with_its_position(visitor, demo, screenshots):
     first, second = visitor(), visitor()
-    start(first, demo, TrainConfig(epochs=5, batch_size=8, seed=1))
+    start(first, demo, TrainConfig(epochs=5, batch_size=256, seed=1))
     running(first)
     start(second, demo, TrainConfig(epochs=1, batch_size=64, seed=1))
     queued = second.get_by_text("Queued: number 1 in line", exact=False)
