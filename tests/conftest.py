@@ -27,8 +27,9 @@ from model.data.mnist import load_mnist  # noqa: E402
 from model.training.config import TrainConfig  # noqa: E402
 
 
-# The files that take longest (minutes: servers, trainings), longest first. pytest-xdist hands
-# each process a batch of files up front, alternately, in collection order: these go first, so
+# The files that take longest (minutes: servers, trainings), longest first. pytest-xdist gives
+# a process the next file when it has little left, in collection order (--no-loadscope-reorder
+# in pytest.ini: by default it would order files by their number of tests): these go first, so
 # the two processes share them instead of one of them starting a long one at the end.
 LONGEST_FIRST = ["browser/test_demo.py", "browser/test_browser.py", "browser/test_draw.py",
                  "browser/test_explain.py", "browser/test_inside.py", "test_pages.py", "test_concurrency.py",
