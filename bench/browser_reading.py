@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import time
 from pathlib import Path
 
@@ -68,14 +67,6 @@ def save_model(preset: str, lab: Path, trained: Path | None) -> str:
     (lab / "mnist_model.json").write_text(json.dumps({"description": description, "key": preset}))
     return description
 
-
-def points(stroke: list[tuple[float, float]], step_px: float = 6.0) -> list[tuple[float, float]]:
-    """The stroke's polyline with a point every ``step_px`` pixels (page coordinates)."""
-    out = [stroke[0]]
-    for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
-        n = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / step_px))
-        out += [(x0 + (x1 - x0) * k / n, y0 + (y1 - y0) * k / n) for k in range(1, n + 1)]
-    return out
 
 
 class DrawPage:
@@ -116,7 +107,7 @@ def draw(page, strokes, move_ms: float) -> int:
     """Draw the strokes with the mouse, one move every ``move_ms``; returns the number of moves."""
     moves = 0
     for stroke in strokes:
-        path = points(stroke)
+        path = common.polyline(stroke)
         page.mouse.move(*path[0])
         page.mouse.down()
         for x, y in path[1:]:

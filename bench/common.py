@@ -101,6 +101,15 @@ def latency_line(name: str, seconds: Sequence[float]) -> str:
             f"  min {ms(min(seconds))}  max {ms(max(seconds))}")
 
 
+def polyline(stroke: Sequence[tuple[float, float]], step_px: float = 6.0) -> list[tuple[float, float]]:
+    """A stroke's polyline with a point every ``step_px`` pixels (page coordinates): the mouse moves a pen makes."""
+    out = [stroke[0]]
+    for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+        n = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / step_px))
+        out += [(x0 + (x1 - x0) * k / n, y0 + (y1 - y0) * k / n) for k in range(1, n + 1)]
+    return out
+
+
 def table(header_row: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain fixed-width text table."""
     cells = [list(map(str, header_row))] + [[str(c) for c in r] for r in rows]

@@ -58,13 +58,6 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0][:160]}" + (f" ({waiting[:160]})" if waiting else "")
 
 
-def dense(stroke: list[tuple[float, float]], step_px: float = 6.0) -> list[tuple[float, float]]:
-    out = [stroke[0]]
-    for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
-        n = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / step_px))
-        out += [(x0 + (x1 - x0) * k / n, y0 + (y1 - y0) * k / n) for k in range(1, n + 1)]
-    return out
-
 
 class Session:
     def __init__(self, index: int, browser, url: str, timeout_ms: float) -> None:
@@ -122,7 +115,7 @@ class Session:
         page = self.page
         box = await page.locator(common.CANVAS).bounding_box()
         for stroke in common.digit_strokes(box, digit):
-            path = dense(stroke)
+            path = common.polyline(stroke)
             await page.mouse.move(*path[0])
             await page.mouse.down()
             for point in path[1:]:

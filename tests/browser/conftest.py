@@ -52,13 +52,12 @@ def starter_lab(starter_run) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server per test module, over a work folder with no current model
-    yet: empty where the module says ``FRESH_LAB = True`` (its first visit
-    trains the starter model), else holding the starter's kept run."""
+def server(starter_lab: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server per test module, over a work folder holding the starter
+    model's kept run and no current model (its first visit makes it current;
+    tests/browser/test_demo.py's server starts from nothing)."""
     workdir = tmp_path_factory.mktemp("browser_lab")
-    if not getattr(request.module, "FRESH_LAB", False):
-        shutil.copytree(request.getfixturevalue("starter_lab"), workdir, symlinks=True, dirs_exist_ok=True)
+    shutil.copytree(starter_lab, workdir, symlinks=True, dirs_exist_ok=True)
     log = tmp_path_factory.mktemp("browser_server") / "streamlit.log"
     # Background trainings take at least 4 s an epoch, on any machine: a test
     # that watches a training's progress sees it running (model.training.callbacks.Pace).
