@@ -24,8 +24,8 @@ QUICK = TrainConfig(epochs=1, batch_size=256, learning_rate=0.1)  # about 2 s of
 LONG = TrainConfig(epochs=200, batch_size=32)  # far longer than any test waits
 
 
-def drive(runner: jobs.Runner, job_id: int, until, timeout: float = 120) -> jobs.Job:
-    """Run the runner's rounds until ``until(job)`` holds."""
+def drive(runner: jobs.Runner, job_id: int, until, timeout: float = 600) -> jobs.Job:
+    """Run the runner's rounds until ``until(job)`` holds (``timeout``: a hang guard, not a speed check)."""
     deadline = time.monotonic() + timeout
     while True:
         runner.step()

@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from model.training.config import PRESETS
 
-TIMEOUT = 240  # training the default model takes 10 to 40 s on two cores
+TIMEOUT = 600  # s: a hang guard; training the default model takes 10 to 40 s on two cores, more when paced
 
 
 def app() -> AppTest:
