@@ -14,12 +14,8 @@ before, and the canvas says so."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import io
 import logging
-import math
 import time
 from typing import Any
 
@@ -31,11 +27,11 @@ from app_pages.draw_canvas import MODULE, draw_canvas
 from app_pages.drawings_view import model_name
 from app_pages.explain_view import LAST_DRAWING, attribution_view
 from app_pages.guard import guarded, run_page
-from app_pages.models import Chosen, current_model
+from app_pages.models import Chosen, chosen_line, current_model
 from app_pages.session import kept, session_id
 from model.data.preprocess import DrawingError, canvas_to_mnist
 from model.insight import pictures
-from model.lab import drawings
+from model.lab import canvas, drawings
 from model.lab.db import DatabaseUnavailable
 from model.lab.limits import current_limits
 
@@ -47,7 +43,6 @@ SAVED_ROWS = "draw_saved_rows"  # session state: client id -> database row id of
 CLEARED = "draw_cleared_seq"  # session state: drawings up to this seq were saved (the canvas was cleared)
 FAILED = "draw_browser_failed"  # session state: why this browser can't run the model
 WHY_OPEN = "draw_why_open"  # session state: the visitor keeps "Why does it read N?" open
-MAX_PNG_CHARS = 400_000  # a 280x280 drawing's data URL is 2-10 kB
 RESULT_S = 8.0  # seconds a tap's outcome is given to the canvas (it shows it for 6)
 
 
@@ -63,7 +58,7 @@ def page() -> None:
     chosen = current_model()
     if chosen is None:
         return
-    st.caption(f"Model: {chosen.meta.get('description', chosen.path)}")
+    chosen_line(chosen)
     web, why = None, None
     if server_reading:
         why = "?reader=server in the address" if in_url else "as chosen in the sidebar"
@@ -140,20 +135,6 @@ def current_drawing() -> dict[str, Any] | None:
     return drawing
 
 
-def decode_png(url: Any) -> np.ndarray:
-    """The RGBA pixels of a ``data:image/png;base64,...`` URL from the canvas."""
-    from PIL import Image
-
-    if not isinstance(url, str) or not url.startswith("data:image/png;base64,") or len(url) > MAX_PNG_CHARS:
-        raise DrawingError("the drawing did not arrive as a PNG image")
-    try:
-        raw = base64.b64decode(url.split(",", 1)[1], validate=True)
-        with Image.open(io.BytesIO(raw)) as img:
-            if img.format != "PNG" or max(img.size) > drawings.MAX_CANVAS_SIDE:
-                raise DrawingError("the drawing is not a canvas-sized PNG image")
-            return np.asarray(img.convert("RGBA"))
-    except (binascii.Error, OSError) as exc:
-        raise DrawingError(f"the drawing's image is unreadable: {exc}") from exc
 
 
 def seen(drawing: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +144,7 @@ def seen(drawing: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     cache = st.session_state.get("_draw_seen")
     if cache and cache[0] == digest:
         return cache[1], cache[2]
-    rgba = decode_png(drawing.get("png"))
+    rgba = canvas.decode_png(drawing.get("png"))
     image = canvas_to_mnist(rgba)
     st.session_state._draw_seen = (digest, rgba, image)
     return rgba, image
@@ -182,27 +163,8 @@ def server_reading(model, drawing: dict[str, Any]) -> dict[str, Any]:
     return {"seq": drawing["seq"], "probs": [round(float(p), 6) for p in probs]}
 
 
-def valid_probs(probs: Any) -> np.ndarray | None:
-    """The browser's 10 probabilities, if they are that (else None: the server reads the drawing)."""
-    if not isinstance(probs, list) or len(probs) != 10:
-        return None
-    if not all(isinstance(p, (int, float)) and math.isfinite(p) and 0.0 <= p <= 1.0 for p in probs):
-        return None
-    return np.asarray(probs, dtype=np.float32)
 
 
-def browser_seen(drawing: dict[str, Any]) -> np.ndarray | None:
-    """The 28x28 image the browser's model read (to show it), if the drawing carries a valid one."""
-    text = drawing.get("seen")
-    if not isinstance(text, str) or len(text) > 2000:
-        return None
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except binascii.Error:
-        return None
-    if len(raw) != 784:
-        return None
-    return np.frombuffer(raw, dtype=np.uint8).reshape(28, 28).astype(np.float32) / 255.0
 
 
 def under_the_canvas(chosen: Chosen, drawing: dict[str, Any], server: dict[str, Any] | None) -> None:
@@ -213,7 +175,7 @@ def under_the_canvas(chosen: Chosen, drawing: dict[str, Any], server: dict[str, 
     server's own preprocessing of the PNG."""
     probs = image = None
     if drawing.get("reader") == "browser":
-        probs, image = valid_probs(drawing.get("probs")), browser_seen(drawing)
+        probs, image = canvas.valid_probs(drawing.get("probs")), canvas.browser_seen(drawing.get("seen"))
     if probs is None and server and server.get("probs"):
         probs = np.asarray(server["probs"], dtype=np.float32)
     if probs is None or image is None:
@@ -257,35 +219,22 @@ def event(name: str) -> Any:
 
 
 def correct(chosen: Chosen) -> None:
-    """A tap on "Right" or a digit chip: keep the drawing with that digit. The
-    28x28 image stored is the server's own preprocessing of the PNG; the
-    browser's id for the tap (``client_id``) makes a retried tap one row."""
+    """A tap on "Right" or a digit chip: keep the drawing with that digit
+    (``canvas.save_correction``) and tell the canvas how it went."""
     tap = event("correction")
     if not isinstance(tap, dict):
         return
-    client_id = tap.get("client_id")
-    label = tap.get("label")
-    outcome: dict[str, Any] = {"id": str(client_id)[:64], "label": label}
+    outcome: dict[str, Any] = {"id": str(tap.get("client_id"))[:64], "label": tap.get("label")}
     try:
-        if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
-            raise drawings.DrawingRefused("the tap carried no valid id")
-        label = drawings.check_label(label)
-        rgba = decode_png(tap.get("png"))
-        image = canvas_to_mnist(rgba)
-        probs = valid_probs(tap.get("probs"))
-        if probs is None:
-            from model.serving.predict import predict_proba
-
-            probs = predict_proba(chosen.model, image)
-        row = drawings.save(image, label, canvas=rgba, probs=probs, model=model_name(), session=session_id(),
-                            limits=current_limits(), client_id=client_id)
+        row, label = canvas.save_correction(tap, chosen.model, model_name=model_name(), session=session_id(),
+                                            limits=current_limits())
     except (drawings.DrawingRefused, drawings.DrawingsFull, DrawingError) as exc:
         outcome |= {"kind": "failed", "message": str(exc)}
     except DatabaseUnavailable as exc:
         log.warning("a drawing was not saved: %s", exc)
         outcome |= {"kind": "failed", "message": f"the lab's database is unavailable ({exc})"}
     else:
-        st.session_state.setdefault(SAVED_ROWS, {})[client_id] = row
+        st.session_state.setdefault(SAVED_ROWS, {})[tap["client_id"]] = row
         if isinstance(tap.get("seq"), int):
             st.session_state[CLEARED] = max(st.session_state.get(CLEARED, -1), tap["seq"])
         outcome |= {"kind": "saved", "label": label}

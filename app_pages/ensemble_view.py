@@ -8,6 +8,8 @@ import streamlit as st
 from app_pages.guard import guarded
 from app_pages.models import run_label, visible_runs
 from app_pages.session import DEFAULT, session_id
+from app_pages.training_view import use_button
+from model.lab import models, store
 from model.lab.limits import current_limits
 
 MAX_MEMBERS = 5  # in-page: combining and scoring stays a matter of seconds
@@ -42,14 +44,19 @@ def _combine(keys: list[str], runs: dict) -> None:
     demo = current_limits().demo
     try:
         with st.spinner(f"Combining {len(keys)} models and scoring the ensemble on the test set…"):
-            # In the public demo it is this visitor's model only; locally it becomes the current one.
-            meta = ensemble_runs(keys, make_current=not demo, owner=session_id() if demo else None)
+            meta = ensemble_runs(keys, make_current=False, owner=session_id() if demo else None)
     except EnsembleError as exc:
         st.error(f"Not combined: {exc}", icon=":material/error:")
         return
     st.session_state.ensemble_result = meta
-    # The model the other pages show: read by pages.models.model_sidebar on its next run.
-    st.session_state.model_key = meta["key"] if demo else DEFAULT
+    # In the public demo it is this visitor's model only; locally it becomes the current one
+    # when it scores at least as well (else it waits for "Use this model", as a training does).
+    if demo:
+        st.session_state.model_key = meta["key"]
+    else:
+        st.session_state.ensemble_settled = models.settle(meta["key"])
+        if st.session_state.ensemble_settled.made_current:
+            st.session_state.model_key = DEFAULT
     jobs.keep_within_quota()
 
 
@@ -61,6 +68,16 @@ def _show(meta: dict, runs: dict) -> None:
     a.metric("Ensemble test accuracy", f"{accuracy:.2%}",
              delta=None if best is None else f"{(accuracy - best) * 100:+.2f} points vs the best member")
     b.metric("Test loss", f"{meta['metrics']['test_loss']:.4f}")
-    where = ("it is now the model your Evaluate and Draw pages use" if current_limits().demo
+    demo = current_limits().demo
+    outcome = st.session_state.get("ensemble_settled")
+    current = None if demo else store.current_run()
+    if outcome is not None and outcome.key == meta["key"] and outcome.worse and current and current.key != meta["key"]:
+        before = outcome.previous
+        st.warning(f"Kept as run `{meta['key']}` ({meta['description']}). It scores worse than the current "
+                   f"model ({before.get('description', '?')} · {models.accuracy(before):.2%}), so the current "
+                   "model stays. Use it anyway?", icon=":material/compare_arrows:")
+        use_button(meta["key"], demo)
+        return
+    where = ("it is now the model your Evaluate and Draw pages use" if demo
              else "it is now the current model, `mnist_model.h5`")
     st.success(f"Kept as run `{meta['key']}` ({meta['description']}): {where}.")

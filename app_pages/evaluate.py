@@ -10,10 +10,10 @@ from app_pages.charts import digit_grid, probability_chart
 from app_pages.drawings_view import drawings_section
 from app_pages.guard import guarded, run_page
 from app_pages.models import (
+    chosen_line,
     current_model,
     kept_models_section,
     load_run,
-    model_line,
     run_label,
     test_set,
     visible_runs,
@@ -56,7 +56,7 @@ def page() -> None:
     if chosen is None:
         return
     result = evaluation(str(chosen.path), chosen.version, chosen.model)
-    model_line(chosen.meta or {"description": f"the model in {chosen.path}"})
+    chosen_line(chosen)
     # Horizontal containers, not columns: on a phone columns stack, one metric a row.
     with st.container(horizontal=True, gap="medium"):
         st.metric("Test accuracy", f"{result.accuracy:.2%}", width="content")

@@ -17,7 +17,7 @@ import streamlit as st
 from app_pages.charts import probability_chart
 from app_pages.explain_view import LAST_DRAWING, explanation
 from app_pages.guard import run_page
-from app_pages.models import current_model, test_set
+from app_pages.models import chosen_line, current_model, test_set
 from model.data.preprocess import scale_images
 from model.insight import explain, pictures
 from model.serving.predict import predict_batch, predict_proba
@@ -84,7 +84,7 @@ def page() -> None:
     if chosen is None:
         return
     model, key = chosen.model, (str(chosen.path), chosen.version)
-    st.caption(f"Model: {chosen.meta.get('description', chosen.path)}")
+    chosen_line(chosen)
     follow_map_click()
     image, name, label = chosen_image()
     probs = predict_proba(model, image)

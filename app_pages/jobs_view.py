@@ -7,8 +7,6 @@ or running, and rerun the whole page once when it ends."""
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from app_pages.charts import line_chart, show_history
@@ -18,7 +16,6 @@ from model.lab import jobs, models
 from model.lab.jobs import Job
 from model.lab.limits import current_limits
 from model.training.config import ConfigError, TrainConfig
-from model.training.estimate import human, time_left
 
 LIVE_S = 1.0
 ADOPTED = "adopted_jobs"  # session state: ids of the finished trainings made this session's model
@@ -94,37 +91,8 @@ def expected_total(job: Job) -> float | None:
     return known[job.id]
 
 
-def seconds_left(job: Job) -> float | None:
-    """The one smoothed time left of a running training (``estimate.time_left``)."""
-    total = expected_total(job)
-    if total is None or job.status != "running" or job.started_at is None:
-        return None
-    p = job.progress or {}
-    return time_left(total, time.time() - job.started_at, fraction(job), p.get("elapsed", 0.0) if p.get("step") else 0.0)
-
-
 def progress_text(job: Job) -> str:
-    p = job.progress or {}
-    if job.status == "queued":
-        return f"queued: number {job.position} in line"
-    if job.kind == "tune":
-        return f"trial {p.get('trials_done', 0)}/{p.get('trials', '?')} finished"
-    seconds = seconds_left(job)
-    left = f" · {human(seconds)} left" if seconds is not None else ""
-    if not p.get("step"):
-        return f"starting: TensorFlow, the data and the model{left}"
-    epoch, epochs = p["epoch"], p["epochs"]
-    total = epochs * p["steps_per_epoch"]
-    return f"epoch {min(epoch + 1, epochs)}/{epochs} · step {p['step']:,}/{total:,} · {p['elapsed']:.0f} s{left}"
-
-
-def fraction(job: Job) -> float:
-    p = job.progress or {}
-    if job.kind == "tune":
-        return min(1.0, p.get("trials_done", 0) / max(1, p.get("trials", 1)))
-    if not p.get("step"):
-        return 0.0
-    return min(1.0, p["step"] / max(1, p["epochs"] * p["steps_per_epoch"]))
+    return job.where(job.seconds_left(expected_total(job)))
 
 
 def live(view, job_id: int) -> bool:
@@ -154,7 +122,7 @@ def job_progress(job: Job) -> None:
         st.info(f"Queued: number {job.position} in line ({job.title}); it starts when the jobs before it end. "
                 "You can leave this page: it runs anyway.", icon=":material/hourglass_top:")
     else:
-        st.progress(fraction(job), text=f"Running {job.title}: {progress_text(job)}. "
+        st.progress(job.fraction, text=f"Running {job.title}: {progress_text(job)}. "
                                         "You can leave this page: it runs anyway.")
         p = job.progress or {}
         if job.kind == "train":
@@ -212,7 +180,7 @@ def _jobs_panel() -> None:
     st.caption("Jobs")
     for job in mine:
         if job.active:
-            st.progress(fraction(job), text=f"{job.title}: {progress_text(job)}")
+            st.progress(job.fraction, text=f"{job.title}: {progress_text(job)}")
         elif job.status == "done":
             metrics = (job.result or {}).get("metrics") or {}
             score = f" · {metrics['test_accuracy']:.2%}" if "test_accuracy" in metrics else ""

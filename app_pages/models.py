@@ -168,6 +168,11 @@ def model_line(meta: dict[str, Any] | None = None) -> None:
                "of the Evaluate, Draw or Inside page, or in the kept models' list.")
 
 
+def chosen_line(chosen: Chosen) -> None:
+    """``model_line`` for the model a page loaded."""
+    model_line(chosen.meta or {"description": f"the model in {chosen.path}"})
+
+
 def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 2**10:.0f} kB"
 

@@ -9,7 +9,6 @@ from app_pages.charts import show_history
 from app_pages.guard import database_optional
 from app_pages.jobs_view import (
     adopt_finished_trainings,
-    fraction,
     job_ended,
     job_progress,
     live,
@@ -145,4 +144,4 @@ def getting_ready() -> None:
 def _starter_progress(job: Job) -> None:
     st.info("Getting ready: the app is training its starter model, once for everyone "
             "(about half a minute). The page continues by itself.", icon=":material/hourglass_top:")
-    st.progress(fraction(job), text=progress_text(job))
+    st.progress(job.fraction, text=progress_text(job))

@@ -6,6 +6,7 @@ the package refuses an unsupported Python in one line."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -84,6 +85,25 @@ def test_train_cli_trains_and_saves(tiny_cli_run):
     assert len(list((lab / "models").glob("*/meta.json"))) == 1
     accuracy = float(result.stdout.split("test accuracy")[1].split()[0])
     assert 0.3 < accuracy <= 1
+
+
+def test_train_cli_keeps_the_better_current_model_unless_told(tiny_cli_run, tmp_path):
+    from model.lab import store
+
+    lab = tmp_path / "lab"
+    shutil.copytree(tiny_cli_run[0], lab, symlinks=True)
+    trained = store.current_run(lab)
+    store.save_run(tiny_model((28, 28)), {"key": "great-run", "description": "a great model", "config": None,
+                                          "metrics": {"test_accuracy": 0.999, "test_loss": 0.01}}, lab)
+    store.make_current("great-run", lab)
+    result = run(["model", "train", *TINY], lab)  # the same settings: the kept run, at once
+    assert result.returncode == 0, result.stderr
+    assert (f"kept as run {trained.key}; the current model scores better (0.9990: a great model) and stays"
+            in result.stdout)
+    assert store.current_run(lab).key == "great-run"
+    result = run(["model", "train", *TINY, "--current"], lab)
+    assert result.returncode == 0, result.stderr
+    assert f"saved {lab / 'mnist_model.h5'}" in result.stdout and store.current_run(lab).key == trained.key
 
 
 def test_evaluate_cli(tiny_cli_run):

@@ -222,6 +222,17 @@ def test_cli_combines_keeps_and_saves(kept, tmp_path):
     assert os.readlink(kept / ".current") == os.path.join("models", key)
 
 
+def test_cli_an_ensemble_worse_than_the_current_model_does_not_replace_it(kept, members):
+    keep(members[1], "great-run", 0.999, kept)
+    store.make_current("great-run", kept)
+    result = run(["mlp-run", "cnn-run"], kept)
+    assert result.returncode == 0, result.stderr
+    assert "the current model scores better (0.9990: model great-run) and stays" in result.stdout
+    assert store.current_run(kept).key == "great-run"
+    assert run(["mlp-run", "cnn-run", "--current"], kept).returncode == 0  # the person insists
+    assert store.current_run(kept).key == ensemble_key(["mlp-run", "cnn-run"])
+
+
 # --- the Train page's section -------------------------------------------------
 
 def section_app() -> None:
@@ -244,6 +255,23 @@ def test_the_section_combines_kept_runs(kept):
     assert at.metric[0].label == "Ensemble test accuracy"
     assert key in at.success[0].value
     assert store.current_run().key == key
+
+
+def test_the_section_keeps_a_better_current_model_until_use_this_model(kept, members):
+    from streamlit.testing.v1 import AppTest
+
+    keep(members[1], "great-run", 0.999, kept)
+    store.make_current("great-run", kept)
+    at = AppTest.from_function(section_app, default_timeout=120).run()
+    at.multiselect(key="ensemble_members").set_value(["mlp-run", "cnn-run"]).run()
+    at.button(key="ensemble_combine").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "scores worse than the current model (model great-run · 99.90%)" in at.warning[0].value
+    assert store.current_run().key == "great-run"
+    key = ensemble_key(["mlp-run", "cnn-run"])
+    at.button(key=f"use_{key}").click().run()
+    assert store.current_run().key == key
+    assert "it is now the current model" in at.success[0].value and not at.warning
 
 
 def test_the_section_with_fewer_than_two_kept_runs(lab_dir):

@@ -203,6 +203,26 @@ def test_a_job_whose_server_died_is_reported_as_interrupted(lab_dir):
     assert jobs.submit_training(QUICK, limits=LOCAL).id != job.id  # and it can be asked for again
 
 
+def test_a_jobs_progress_reads_in_one_line_and_its_time_left_counts_down():
+    base = jobs.Job(id=1, kind="train", key="k", params={"config": QUICK.to_dict()}, session=None,
+                    status="queued", message="", progress=None, result=None, cancel=False,
+                    created_at=0.0, started_at=None, finished_at=None, position=2)
+    assert base.fraction == 0.0 and base.where() == "queued: number 2 in line" and base.seconds_left(60) is None
+    started = time.time() - 10
+    running = dataclasses.replace(base, status="running", started_at=started, position=None)
+    assert running.where(30) == "starting: TensorFlow, the data and the model · about 30 s left"
+    halfway = dataclasses.replace(running, progress={"step": 300, "epochs": 3, "steps_per_epoch": 200,
+                                                     "epoch": 1, "elapsed": 8.0})
+    assert halfway.fraction == 0.5
+    assert halfway.where() == "epoch 2/3 · step 300/600 · 8 s"
+    left = halfway.seconds_left(60.0)
+    assert 0 < left < 60 - 10  # less than the whole estimate minus the time gone
+    later = dataclasses.replace(halfway, progress={**halfway.progress, "step": 540, "elapsed": 14.0})
+    assert later.fraction == 0.9 and later.seconds_left(60.0) < left
+    tune = dataclasses.replace(running, kind="tune", params={}, progress={"trials_done": 3, "trials": 4})
+    assert tune.fraction == 0.75 and tune.where() == "trial 3/4 finished" and tune.title == "hyperparameter search"
+
+
 def test_the_database_schema_is_versioned(lab_dir):
     import sqlalchemy as sa
 

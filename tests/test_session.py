@@ -58,6 +58,7 @@ def test_the_chosen_model_survives_a_switch_and_every_page_names_it(lab_with_mod
     for page in ("draw", "inside", "evaluate"):
         at.switch_page(f"app_pages/{page}.py").run()
         assert not at.exception, at.exception
+        assert "Model: uploaded copy.h5" in texts(at), page
         assert at.sidebar.selectbox(key="model_key").value == meta["key"], page
         assert "uploaded copy.h5" in texts(at), page
 

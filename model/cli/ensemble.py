@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model.cli import FAILED, Parser, fail, start_tensorflow
-from model.lab import store
+from model.lab import champion, store
 from model.lab.ensembles import EnsembleError, ensemble_runs
 
 
@@ -18,6 +18,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", metavar="RUN", help="keys of kept runs (folders under models/)")
     parser.add_argument("--out", type=Path, default=None, help="also save the ensemble here (.h5 or .keras)")
     parser.add_argument("--no-current", action="store_true", help="keep it without making it the current model")
+    parser.add_argument("--current", action="store_true",
+                        help="make it the current model even if it scores worse than the current one")
     parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log messages")
     args = parser.parse_args(argv)
     keys = list(dict.fromkeys(args.runs))
@@ -30,8 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(f"--out must end in .h5 or .keras, got {args.out.name}")
     try:
         start_tensorflow(verbose=args.verbose)
-        meta = ensemble_runs(keys, make_current=not args.no_current)
-        path = store.run_model_path(meta["key"])
+        meta = ensemble_runs(keys, make_current=False)
+        outcome = None if args.no_current else champion.settle(meta["key"], force=args.current)
+        made_current = outcome is not None and outcome.made_current
+        path = store.current_model_path() if made_current else store.run_model_path(meta["key"])
         if args.out is not None:
             import keras
 
@@ -47,5 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{meta['description']}")
     print(f"test loss {m['test_loss']:.4f}  test accuracy {m['test_accuracy']:.4f}")
     print(f"kept as run {meta['key']}; saved {path}")
+    if outcome is not None and outcome.worse:
+        print(f"the current model scores better ({champion.accuracy(outcome.previous):.4f}: "
+              f"{outcome.previous.get('description', '?')}) and stays (--current replaces it anyway)")
     return 0
 

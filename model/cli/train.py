@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from model.cli import FAILED, Parser, fail, sizes_argument, start_tensorflow
+from model.lab import champion, store
 from model.lab.runs import train
 from model.training.config import DRAWINGS_WEIGHT, PRESETS, ConfigError, TrainConfig
 
@@ -49,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                              f"repeated --drawings-weight times (default then {DRAWINGS_WEIGHT})")
     parser.add_argument("--out", type=Path, default=None,
                         help="also save the model here (default: only mnist_model.h5 in the work folder)")
+    parser.add_argument("--current", action="store_true",
+                        help="make it the current mnist_model.h5 even if it scores worse than the current one")
     parser.add_argument("--quiet", action="store_true", help="print only the final metrics")
     parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log messages")
     return parser
@@ -64,7 +67,7 @@ def _print_progress(p) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> dict[str, Any]:
     """Flags over a preset's values (``--preset``) over the defaults: every
-    ``TrainConfig`` field, and ``out``, ``quiet`` and ``verbose``."""
+    ``TrainConfig`` field, and ``out``, ``current``, ``quiet`` and ``verbose``."""
     parser = build_parser()
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
                         help="start from a preset; other flags override its values")
@@ -81,7 +84,7 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    out, quiet, verbose = args.pop("out"), args.pop("quiet"), args.pop("verbose")
+    out, force, quiet, verbose = args.pop("out"), args.pop("current"), args.pop("quiet"), args.pop("verbose")
     try:
         config = TrainConfig(**args)
     except ConfigError as exc:
@@ -91,12 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         start_tensorflow(verbose=verbose)
         from model.training.callbacks import ProgressCallback
 
-        result = train(config, callbacks=[] if quiet else [ProgressCallback(_print_progress, 5.0)], out=out)
+        result = train(config, callbacks=[] if quiet else [ProgressCallback(_print_progress, 5.0)], out=out,
+                       make_current=False)
+        outcome = champion.settle(result.meta["key"], force=force)
     except ConfigError as exc:  # e.g. no saved drawings to train with
         return fail(exc)
     except Exception as exc:  # one line, never a traceback; a full disk says so whole
         from model.files import DiskFull, disk_full, disk_full_message
-        from model.lab import store
 
         if isinstance(exc, DiskFull) or disk_full(exc):
             folder = (Path(out).parent if out else store.workdir() / store.RUNS).resolve()
@@ -107,6 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"test loss {m['test_loss']:.4f}  test accuracy {m['test_accuracy']:.4f}{note}")
     if "drawings" in result.meta:
         print(f"trained with {result.meta['drawings']['count']} saved drawings, each {config.drawings_weight} times")
-    print(f"saved {result.path}")
+    if outcome.made_current:
+        print(f"saved {store.current_model_path()}")
+    else:
+        before = champion.accuracy(outcome.previous)
+        print(f"kept as run {result.meta['key']}; the current model scores better "
+              f"({before:.4f}: {outcome.previous.get('description', '?')}) and stays (--current replaces it anyway)")
+    if out is not None:
+        print(f"saved {result.path}")
     return 0
 

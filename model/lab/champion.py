@@ -45,14 +45,15 @@ class Settled:
         return not self.made_current and self.previous is not None
 
 
-def settle(key: str, root: Path | None = None) -> Settled:
+def settle(key: str, root: Path | None = None, force: bool = False) -> Settled:
     """A finished training's run ``key``: made the current model if there is
-    none yet or it scores at least as well as the current one; else only kept."""
+    none yet or it scores at least as well as the current one (or ``force``:
+    the person asked for it); else only kept."""
     current = store.current_run(root)
     if current is not None and current.key == key:
         return Settled(key, True, None)
     previous = current.meta if current is not None else None
-    if current is None or is_better(store.load_run_meta(key, root), previous):
+    if force or current is None or is_better(store.load_run_meta(key, root), previous):
         store.make_current(key, root)
         return Settled(key, True, previous)
     return Settled(key, False, previous)

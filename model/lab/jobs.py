@@ -56,6 +56,7 @@ from model.lab import champion, db, store
 from model.lab.limits import LOCAL, Limits, current_limits
 from model.logs import first_line
 from model.training.config import PRESETS, TrainConfig
+from model.training.estimate import human, time_left
 
 log = logging.getLogger("mnist_lab")
 
@@ -110,6 +111,39 @@ class Job:
         if self.kind == "train":
             return self.params.get("description") or TrainConfig.from_dict(self.params["config"]).describe()
         return self.params.get("description", "hyperparameter search")
+
+    @property
+    def fraction(self) -> float:
+        """How far it got, from 0 to 1: trials finished, or training steps done."""
+        p = self.progress or {}
+        if self.kind == "tune":
+            return min(1.0, p.get("trials_done", 0) / max(1, p.get("trials", 1)))
+        if not p.get("step"):
+            return 0.0
+        return min(1.0, p["step"] / max(1, p["epochs"] * p["steps_per_epoch"]))
+
+    def seconds_left(self, expected_total: float | None) -> float | None:
+        """The smoothed time left of a running training expected to take
+        ``expected_total`` seconds (``estimate.time_left``); None if unknown."""
+        if expected_total is None or self.status != "running" or self.started_at is None:
+            return None
+        p = self.progress or {}
+        trained = p.get("elapsed", 0.0) if p.get("step") else 0.0
+        return time_left(expected_total, time.time() - self.started_at, self.fraction, trained)
+
+    def where(self, seconds_left: float | None = None) -> str:
+        """Where it stands, in one line (with the time left, when known)."""
+        p = self.progress or {}
+        if self.status == "queued":
+            return f"queued: number {self.position} in line"
+        if self.kind == "tune":
+            return f"trial {p.get('trials_done', 0)}/{p.get('trials', '?')} finished"
+        left = f" · {human(seconds_left)} left" if seconds_left is not None else ""
+        if not p.get("step"):
+            return f"starting: TensorFlow, the data and the model{left}"
+        epoch, epochs = p["epoch"], p["epochs"]
+        total = epochs * p["steps_per_epoch"]
+        return f"epoch {min(epoch + 1, epochs)}/{epochs} · step {p['step']:,}/{total:,} · {p['elapsed']:.0f} s{left}"
 
 
 def _job(row, position: int | None = None) -> Job:

@@ -110,7 +110,7 @@ def running(page: Page) -> None:
 def model_caption(page: Page, server: Server) -> str:
     open_page(page, server, "draw", "Draw")
     expect(canvas(page)).to_be_visible(timeout=PAGE_TIMEOUT)
-    return page.get_by_text(re.compile("^Model: ")).inner_text()
+    return page.get_by_text(re.compile("^Model: ")).inner_text().split(" · ")[0]  # without its score
 
 
 def test_a_fresh_demo_server_lets_the_first_visitor_draw_without_training(visitor, demo, timings, screenshots):
