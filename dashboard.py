@@ -77,6 +77,7 @@ with database_optional("Background jobs"):  # drawing needs no database: the pag
         jobs.ensure_warmup()
     elif auto_warmup() and current_limits().demo:
         jobs.ensure_upgrade()  # the starter serves: a stronger model trains in the background, once
+        jobs.ensure_retraining()  # and, after enough corrections, a challenger learns from them
 keep_choices()
 remember_visitor()
 with database_optional("Your jobs"):

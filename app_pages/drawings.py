@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 
 import streamlit as st
 
@@ -16,8 +17,9 @@ from app_pages.guard import guarded, run_page
 from app_pages.models import model_line
 from model.data.preprocess import scale_images
 from model.insight import pictures
-from model.lab import drawings
+from model.lab import drawings, jobs
 from model.lab.limits import current_limits, drawings_admin
+from model.training.config import ConfigError
 
 PER_PAGE = 24
 COLUMNS = 6
@@ -36,6 +38,7 @@ def page() -> None:
                 "relabel, delete or export them.", icon=":material/public:")
     if counts.n:
         counts_chart(counts)
+    learning(admin)
     gallery(admin)
     if admin:
         files()
@@ -51,6 +54,51 @@ def counts_chart(counts: drawings.Counts) -> None:
                      "y": {"field": "drawings", "type": "quantitative", "stack": True},
                      "color": {"field": "kind", "title": None, "scale": {"range": ["#2e7d32", "#c62828"]}}}},
         width="stretch")
+
+
+@guarded
+def learning(admin: bool) -> None:
+    """How the lab learns from the drawings: each retraining, promoted or
+    refused and why; the owner starts one at will."""
+    history = jobs.list_jobs(session=jobs.LEARN_SESSION, limit=20)
+    after = jobs.retrain_after()
+    with st.expander(f"How the lab learns from them ({len(history)} retraining{'' if len(history) == 1 else 's'})",
+                     icon=":material/school:", expanded=False):
+        when = (f"after every {after} new drawings in the public demo" if after else "when the owner asks")
+        st.caption(f"A retraining ({when}) trains a challenger with the current model's recipe and the saved "
+                   f"drawings, at most {drawings.TRAIN_PER_SESSION} from any one visitor. It replaces the model "
+                   "only if it reads the held-out drawings better for most visitors (one vote per visitor, "
+                   "however many they drew) and stays within 0.1 point on MNIST's test set.")
+        if admin and st.button("Retrain now", key="learn_now", icon=":material/model_training:"):
+            try:
+                jobs.submit_retraining(why="asked by the owner")
+            except (jobs.QueueFull, ConfigError) as exc:
+                st.warning(f"Not started: {exc}.", icon=":material/info:")
+            else:
+                st.rerun()
+        if history:
+            st.dataframe([history_row(job) for job in history], hide_index=True, width="stretch")
+
+
+def history_row(job: jobs.Job) -> dict[str, str]:
+    """One retraining as the history table shows it."""
+    result = job.result or {}
+    verdict = result.get("verdict") or {}
+    held, mnist = verdict.get("held_out"), verdict.get("mnist") or (None, None)
+
+    def pair(values) -> str:
+        return " → ".join("?" if v is None else f"{v:.2%}" for v in values) if values else ""
+
+    if job.active:
+        outcome = job.where()
+    elif job.status != "done":
+        outcome = job.message or job.status
+    else:
+        outcome = ("promoted: " if verdict.get("promoted") else "refused: ") + verdict.get("why", "")
+    finished = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.finished_at or job.created_at))
+    return {"when": finished, "drawings trained on": str(result.get("drawings") or ""),
+            "held-out drawings (current → new)": pair(held), "MNIST test (current → new)": pair(mnist),
+            "outcome": outcome}
 
 
 @st.fragment

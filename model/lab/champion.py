@@ -5,18 +5,31 @@ this model". One rule for a visitor's training (``models.settle``, called by
 the pages once it is done) and for the demo's stronger model trained in the
 background (``jobs.ensure_upgrade``).
 
+A challenger trained on the visitors' corrections (``jobs.ensure_retraining``)
+passes a stricter gate (``gate``): it must read the held-out drawings better,
+counted per visitor session, and stay within 0.1 point on MNIST's test set.
+Each session has one vote, however many drawings it saved, and most sessions
+must be read better: one visitor's wrong labels (100 of them, say) may teach
+the challenger their digits, but the other visitors' drawings then vote it down.
+
     from model.lab import champion
     outcome = champion.settle("abc123")   # better, or no model yet: made current
     outcome.made_current, outcome.previous
+    verdict = champion.gate("def456")     # promoted only past the gate
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from model.lab import store
+import numpy as np
+
+from model.lab import drawings, store
+
+MNIST_TOLERANCE = 0.001  # a challenger may score at most 0.1 point lower on MNIST's test set
+MIN_SESSIONS = 3  # held-out drawings of at least this many sessions judge a challenger
 
 
 def accuracy(meta: dict[str, Any] | None) -> float | None:
@@ -57,3 +70,78 @@ def settle(key: str, root: Path | None = None, force: bool = False) -> Settled:
         store.make_current(key, root)
         return Settled(key, True, previous)
     return Settled(key, False, previous)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A challenger judged against the current model on the held-out drawings."""
+    promoted: bool
+    why: str  # one line
+    held_out: tuple[float, float] | None  # (current, challenger): the mean of the sessions' accuracies
+    mnist: tuple[float | None, float | None]  # (current, challenger) test accuracy
+    sessions: int = 0  # sessions whose held-out drawings voted
+    better: int = 0  # of them, read better by the challenger
+    worse: int = 0
+    drawings: int = 0  # held-out drawings read
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _pct(value: float) -> str:
+    return f"{value:.2%}"
+
+
+def judge(labels: np.ndarray, sessions: list[str | None], current_pred: np.ndarray, challenger_pred: np.ndarray,
+          current_mnist: float | None, challenger_mnist: float | None) -> Verdict:
+    """The gate's rule on predictions of the held-out drawings (pure: see ``gate``).
+    Imports (no session) vote together, as one session."""
+    labels = np.asarray(labels)
+    groups = np.array([s if s is not None else "\0imports" for s in sessions], dtype=object)
+    names = list(dict.fromkeys(groups.tolist()))
+    now = np.array([(current_pred[groups == g] == labels[groups == g]).mean() for g in names])
+    new = np.array([(challenger_pred[groups == g] == labels[groups == g]).mean() for g in names])
+    better, worse = int((new > now).sum()), int((new < now).sum())
+    mnist = (current_mnist, challenger_mnist)
+    held = (float(now.mean()), float(new.mean())) if names else None
+    common = {"held_out": held, "mnist": mnist, "sessions": len(names), "better": better, "worse": worse,
+              "drawings": len(labels)}
+    if len(names) < MIN_SESSIONS:
+        return Verdict(False, f"held-out drawings of {len(names)} visitor session(s): at least {MIN_SESSIONS} "
+                              "judge a new model", **common)
+    if current_mnist is not None and (challenger_mnist is None or challenger_mnist < current_mnist - MNIST_TOLERANCE):
+        lower = "unknown" if challenger_mnist is None else _pct(challenger_mnist)
+        return Verdict(False, f"worse on MNIST's test set ({lower} against {_pct(current_mnist)})", **common)
+    if held[1] <= held[0]:
+        return Verdict(False, f"reads the held-out drawings no better ({_pct(held[1])} against {_pct(held[0])})",
+                       **common)
+    if better <= worse:
+        return Verdict(False, f"reads {better} of {len(names)} sessions' drawings better and {worse} worse: "
+                              "most visitors would not gain", **common)
+    return Verdict(True, f"reads the held-out drawings better ({_pct(held[1])} against {_pct(held[0])}; "
+                         f"{better} of {len(names)} sessions better, {worse} worse)", **common)
+
+
+def gate(key: str, root: Path | None = None) -> Verdict:
+    """Judge kept run ``key`` against the current model (``judge``) and make
+    it current if it passes."""
+    from model.data.preprocess import scale_images
+    from model.serving.predict import load_classifier, predict_batch
+
+    current = store.current_run(root)
+    meta = store.load_run_meta(key, root)
+    if current is None:
+        store.make_current(key, root)
+        return Verdict(True, "there was no model yet", None, (None, accuracy(meta)))
+    if current.key == key:
+        return Verdict(False, "it is the current model already", None, (accuracy(current.meta), accuracy(meta)))
+    held = drawings.collection("held_out", root)
+    if not len(held):
+        return Verdict(False, "no held-out drawings to judge it on", None, (accuracy(current.meta), accuracy(meta)))
+    images = scale_images(held.x)
+    read = [predict_batch(load_classifier(path, own=True), images).argmax(axis=1)
+            for path in (current.path, store.run_model_path(key, root))]
+    verdict = judge(held.y, held.sessions, read[0], read[1], accuracy(current.meta), accuracy(meta))
+    if verdict.promoted:
+        store.make_current(key, root)
+    return verdict

@@ -35,7 +35,7 @@ import io
 import time
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,6 +48,9 @@ from model.lab.limits import Limits, current_limits
 
 HELD_OUT_EVERY = 5  # one drawing in 5 (by its pixels' hash) is held out: ~20%
 MAX_CANVAS_SIDE = 1024  # pixels: larger canvas images are refused
+# Drawings one visitor session contributes to any training, at most: one visitor's labels
+# (right or wrong) never outweigh the others' (the demo lets a session save 100).
+TRAIN_PER_SESSION = 40
 MAX_CANVAS_PNG = 64 * 1024  # bytes of a stored canvas PNG (a 280x280 drawing is 1-5 KiB)
 MAX_IMPORT_BYTES = 512 * 2**20  # uncompressed size of an imported .npz
 MAX_NAME = 200
@@ -93,6 +96,7 @@ class Collection:
     x: np.ndarray  # uint8 (N, 28, 28)
     y: np.ndarray  # int64 (N,)
     digests: list[str]
+    sessions: list[str | None] = field(default_factory=list)  # who drew each (None: an import)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -348,6 +352,14 @@ def count(digit: int | None = None, right: bool | None = None, part: str = "all"
                                 .select_from(db.drawings)).scalar())
 
 
+def count_since(created_after: float, part: str = "train", root: Path | None = None) -> int:
+    """How many drawings of ``part`` were saved after ``created_after`` (a time.time())."""
+    t = db.drawings
+    with db.connect(root) as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(t)
+                                .where(*_filters(None, None, part), t.c.created_at > created_after)).scalar())
+
+
 def counts(root: Path | None = None) -> Counts:
     """How many drawings of each digit: in all, read wrong, held out."""
     t = db.drawings
@@ -361,16 +373,30 @@ def counts(root: Path | None = None) -> Counts:
     return Counts(*out)
 
 
-def collection(part: str = "all", root: Path | None = None) -> Collection:
-    """The saved drawings of ``part`` ("all", "train", "held_out") as arrays."""
+def collection(part: str = "all", root: Path | None = None, per_session: int | None = None) -> Collection:
+    """The saved drawings of ``part`` ("all", "train", "held_out") as arrays;
+    ``per_session``: at most that many of each visitor session (its first:
+    more drawings from one session change nothing), imports uncapped."""
     t = db.drawings
-    query = sa.select(t.c.id, t.c.image, t.c.label, t.c.digest).where(*_filters(None, None, part)).order_by(t.c.id)
+    query = (sa.select(t.c.id, t.c.image, t.c.label, t.c.digest, t.c.session)
+             .where(*_filters(None, None, part)).order_by(t.c.id))
     with db.connect(root) as conn:
         rows = conn.execute(query).all()
+    if per_session is not None:
+        taken: dict[str, int] = {}
+        capped = []
+        for r in rows:
+            if r.session is not None:
+                taken[r.session] = taken.get(r.session, 0) + 1
+                if taken[r.session] > per_session:
+                    continue
+            capped.append(r)
+        rows = capped
     x = np.stack([np.frombuffer(r.image, np.uint8).reshape(28, 28) for r in rows]) if rows \
         else np.zeros((0, 28, 28), np.uint8)
     return Collection(ids=np.array([r.id for r in rows], np.int64), x=x,
-                      y=np.array([r.label for r in rows], np.int64), digests=[r.digest for r in rows])
+                      y=np.array([r.label for r in rows], np.int64), digests=[r.digest for r in rows],
+                      sessions=[r.session for r in rows])
 
 
 def held_out_evaluation(model, root: Path | None = None):

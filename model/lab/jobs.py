@@ -35,6 +35,7 @@ kernel's cgroup counted an OOM kill), a full disk, the database.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -55,7 +56,7 @@ from model.files import DiskFull, disk_full, disk_full_message
 from model.lab import champion, db, store
 from model.lab.limits import LOCAL, Limits, current_limits
 from model.logs import first_line
-from model.training.config import PRESETS, TrainConfig
+from model.training.config import PRESETS, ConfigError, TrainConfig
 from model.training.estimate import human, time_left
 
 log = logging.getLogger("mnist_lab")
@@ -77,8 +78,14 @@ WARMUP_SESSION = "server"
 # path"). MNIST_LAB_UPGRADE names another preset, or 0 for none.
 UPGRADE_PRESET = "strong-cnn"
 UPGRADE_SESSION = "server-upgrade"
-SERVER_SESSIONS = (WARMUP_SESSION, UPGRADE_SESSION)  # the server's own jobs (a visitor's budget is not theirs)
+# The demo learns from its visitors: after RETRAIN_AFTER new corrections (MNIST_LAB_RETRAIN_AFTER;
+# 0: only on the owner's click) a challenger trains with them and passes champion.gate or not.
+RETRAIN_AFTER = 200
+LEARN_SESSION = "server-learn"
+LEARN_LOOK_S = 60.0  # how often a server process counts the new corrections
+SERVER_SESSIONS = (WARMUP_SESSION, UPGRADE_SESSION, LEARN_SESSION)  # the server's own (no visitor budget)
 _upgrade_seen: set[Path] = set()  # work folders whose upgrade job this process has seen queued
+_learn_next: dict[Path, float] = {}  # work folder -> when this process counts its new corrections again
 
 
 class QueueFull(RuntimeError):
@@ -283,6 +290,70 @@ def ensure_upgrade(root: Path | None = None) -> Job | None:
                      UPGRADE_SESSION, LOCAL, root)
     _upgrade_seen.add(folder)
     return job
+
+
+def retrain_after() -> int:
+    """New corrections that start a retraining by themselves (0: never by themselves)."""
+    try:
+        return max(0, int(os.environ.get("MNIST_LAB_RETRAIN_AFTER", RETRAIN_AFTER)))
+    except ValueError:
+        return RETRAIN_AFTER
+
+
+def challenger_config(root: Path | None = None) -> TrainConfig:
+    """What a retraining trains: the current model's recipe (the starter's for
+    a model without one: an upload, an ensemble) with the saved drawings."""
+    from model.training.config import DRAWINGS_WEIGHT
+
+    current = store.current_run(root)
+    recipe = (current.meta or {}).get("config") if current is not None else None
+    try:
+        config = TrainConfig.from_dict(recipe) if isinstance(recipe, dict) else PRESETS[WARMUP_PRESET]
+    except (ConfigError, TypeError, ValueError):
+        config = PRESETS[WARMUP_PRESET]
+    return dataclasses.replace(config, drawings_weight=config.drawings_weight or DRAWINGS_WEIGHT)
+
+
+def submit_retraining(root: Path | None = None, why: str = "asked by the owner") -> Job:
+    """Train a challenger on the visitors' corrections, in the background; when
+    done it replaces the current model only past ``champion.gate``. Raises
+    QueueFull when one is already waiting or running, and ConfigError when
+    there is nothing new to learn (no drawings, or the same ones as before)."""
+    from model.lab.runs import run_key
+
+    if any(job.active for job in list_jobs(root=root, session=LEARN_SESSION, limit=5)):
+        raise QueueFull("a retraining is already waiting or running")
+    config = challenger_config(root)
+    key = run_key(config, root)  # ConfigError without drawings
+    if store.load_run_meta(key, root) is not None:
+        raise ConfigError("no new drawings since the last retraining: this one was trained and judged already")
+    params = {"config": config.to_dict(), "make_current": "gate",
+              "description": f"retraining on the visitors' drawings ({why})"}
+    return submit("train", key, params, LEARN_SESSION, LOCAL, root)
+
+
+def ensure_retraining(root: Path | None = None) -> Job | None:
+    """In the public demo: once ``retrain_after()`` corrections were saved
+    since the last retraining (or since the first), start the next. Never
+    with an owner-pinned model. Cheap on every page run: it counts at most
+    once a minute per process."""
+    after = retrain_after()
+    folder = (root or store.workdir()).resolve()
+    if not after or store.pinned_model() is not None or time.monotonic() < _learn_next.get(folder, 0.0):
+        return None
+    _learn_next[folder] = time.monotonic() + LEARN_LOOK_S
+    last = next(iter(list_jobs(root=root, session=LEARN_SESSION, limit=1)), None)
+    if last is not None and last.active:
+        return None
+    from model.lab.drawings import count_since
+
+    if count_since(last.created_at if last else 0.0, root=root) < after:
+        return None
+    try:
+        return submit_retraining(root, why=f"{after} new corrections")
+    except (QueueFull, ConfigError) as exc:
+        log.info("no retraining: %s", exc)
+        return None
 
 
 def cancel(job_id: int, root: Path | None = None) -> None:
@@ -716,12 +787,16 @@ def _train(job: Job, root: Path | None, report) -> dict[str, Any]:
     from model.training.callbacks import ProgressCallback, paced
 
     config = TrainConfig.from_dict(job.params["config"])
-    make_current = job.params.get("make_current", True)  # True, False or "if_better"
+    make_current = job.params.get("make_current", True)  # True, False, "if_better" or "gate"
     result = train(config, callbacks=[ProgressCallback(lambda p: report(p.to_dict()), PROGRESS_S), *paced()],
                    root=root, make_current=make_current is True)
     if make_current == "if_better":
         champion.settle(result.meta["key"], root)
-    return _train_result(result.meta, result.cached)
+    out = _train_result(result.meta, result.cached)
+    if make_current == "gate":
+        out["verdict"] = champion.gate(result.meta["key"], root).to_dict()
+        out["drawings"] = (result.meta.get("drawings") or {}).get("count")
+    return out
 
 
 def _search(job: Job, root: Path | None, report) -> dict[str, Any]:

@@ -45,9 +45,9 @@ def training_drawings(config: TrainConfig, root: Path | None = None):
     when its drawings weight is 0); ConfigError if there are none yet."""
     if not config.drawings_weight:
         return None
-    from model.lab.drawings import collection
+    from model.lab.drawings import TRAIN_PER_SESSION, collection
 
-    used = collection("train", root)
+    used = collection("train", root, per_session=TRAIN_PER_SESSION)
     if not len(used):
         raise ConfigError("there are no saved drawings to train with yet (the held-out fifth is never "
                           "trained on): save some on the Draw page, or turn the drawings weight to 0")

@@ -1,0 +1,142 @@
+"""The lab learns from its visitors' corrections (issue 23, item 5): the gate
+a challenger passes (``champion.judge``: one vote per visitor session, MNIST
+within 0.1 point), one visitor's wrong labels voted down, the per-session cap
+on what any training takes, and a retraining job end to end (started by the
+count of new corrections, judged, kept in the history the Drawings page shows)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_jobs import QUICK, drive, over
+from test_pages import open_page, texts
+
+from model.lab import champion, drawings, jobs, store
+from model.lab.limits import LOCAL
+from model.training.config import ConfigError
+
+HONEST = [f"visitor-{i}" for i in range(5)]
+
+
+def held_out(per_session: int = 20, poisoned: int = 0, seed: int = 0):
+    """Labels and sessions of held-out drawings: five honest visitors, and
+    one who saved ``poisoned`` drawings labelled one digit off."""
+    rng = np.random.default_rng(seed)
+    sessions = [s for s in HONEST for _ in range(per_session)] + ["poisoner"] * poisoned
+    truth = rng.integers(0, 10, len(sessions))
+    labels = truth.copy()
+    labels[len(HONEST) * per_session:] = (truth[len(HONEST) * per_session:] + 1) % 10  # wrong on purpose
+    return truth, labels, sessions
+
+
+def reads(truth: np.ndarray, right: float, seed: int) -> np.ndarray:
+    """Predictions that get a fraction ``right`` of ``truth`` right."""
+    rng = np.random.default_rng(seed)
+    out = truth.copy()
+    wrong = rng.random(len(truth)) > right
+    out[wrong] = (truth[wrong] + rng.integers(1, 10, wrong.sum())) % 10
+    return out
+
+
+def test_a_challenger_that_reads_most_visitors_better_is_promoted():
+    truth, labels, sessions = held_out()
+    verdict = champion.judge(labels, sessions, reads(truth, 0.80, 1), reads(truth, 0.92, 2), 0.990, 0.9895)
+    assert verdict.promoted, verdict.why
+    assert verdict.sessions == 5 and verdict.better > verdict.worse and verdict.drawings == 100
+    assert verdict.held_out[1] > verdict.held_out[0]
+    assert "reads the held-out drawings better" in verdict.why
+
+
+@pytest.mark.parametrize("mnist, sessions_kept, why", [
+    ((0.990, 0.9885), 5, "worse on MNIST's test set (98.85% against 99.00%)"),
+    ((0.990, None), 5, "worse on MNIST's test set (unknown against 99.00%)"),
+    ((0.990, 0.995), 2, "held-out drawings of 2 visitor session(s): at least 3 judge a new model"),
+])
+def test_the_gate_refuses_a_challenger_worse_on_mnist_or_judged_by_too_few(mnist, sessions_kept, why):
+    truth, labels, sessions = held_out()
+    keep = np.isin(sessions, HONEST[:sessions_kept])
+    verdict = champion.judge(labels[keep], list(np.array(sessions)[keep]), reads(truth, 0.8, 1)[keep],
+                             reads(truth, 0.95, 2)[keep], *mnist)
+    assert not verdict.promoted and verdict.why == why
+
+
+def test_one_visitors_100_wrong_labels_cannot_promote_a_model_the_others_read_worse():
+    """The poisoner's challenger learned the wrong labels (it reads the
+    poisoner's drawings as labelled) and reads everyone else a little worse.
+    Pooled over drawings it would win; one vote per session it loses."""
+    truth, labels, sessions = held_out(per_session=20, poisoned=100)
+    poisoner = np.array(sessions) == "poisoner"
+    current = reads(truth, 0.95, 1)  # reads the true digits: the poisoner's labels look wrong
+    learned = current.copy()
+    for session in HONEST:  # two more of each honest visitor's drawings read wrong
+        right = np.flatnonzero((np.array(sessions) == session) & (current == truth))[:2]
+        learned[right] = (truth[right] + 1) % 10
+    learned[poisoner] = labels[poisoner]  # the challenger took the poison
+    pooled = ((current == labels).mean(), (learned == labels).mean())
+    assert pooled[1] > pooled[0]  # the attack works on a pooled score: the test is not vacuous
+    verdict = champion.judge(labels, sessions, current, learned, 0.99, 0.99)
+    assert not verdict.promoted
+    assert verdict.worse == 5 and verdict.better == 1
+    assert verdict.why.startswith("reads the held-out drawings no better") or "most visitors would not gain" in verdict.why
+
+
+def test_one_visitor_contributes_at_most_the_cap_to_any_training(lab_dir, mnist):
+    from model.lab.runs import run_key
+
+    (_, _), (x, y) = mnist
+    rows = [drawings.make_row(x[i], y[i], session="busy") for i in range(200)]
+    rows += [drawings.make_row(x[i], y[i], session="quiet") for i in range(200, 210)]
+    rows += [drawings.make_row(x[i], y[i]) for i in range(210, 270)]  # the owner's import: no session
+    drawings.save_many(rows)
+    train = drawings.collection("train")
+    capped = drawings.collection("train", per_session=drawings.TRAIN_PER_SESSION)
+    assert train.sessions.count("busy") > drawings.TRAIN_PER_SESSION
+    assert capped.sessions.count("busy") == drawings.TRAIN_PER_SESSION
+    assert capped.sessions.count("quiet") == train.sessions.count("quiet")
+    assert capped.sessions.count(None) == train.sessions.count(None)
+    config = jobs.challenger_config()
+    assert config.drawings_weight > 0
+    before = run_key(config)
+    drawings.save_many([drawings.make_row(x[i], y[i], session="busy") for i in range(300, 400)])
+    assert run_key(config) == before  # more from a capped visitor: the same training
+
+
+def test_corrections_start_a_retraining_that_is_judged_and_kept_in_the_history(lab_dir, mnist, monkeypatch):
+    from model.lab.runs import train
+
+    (_, _), (x, y) = mnist
+    with pytest.raises(ConfigError, match="no saved drawings"):
+        jobs.submit_retraining(lab_dir)
+    first = train(QUICK, root=lab_dir)  # the model the demo serves
+    monkeypatch.setenv("MNIST_LAB_RETRAIN_AFTER", "150")
+    monkeypatch.setattr(jobs, "_learn_next", {})
+    sessions = [f"visitor-{i}" for i in range(4)]
+    drawings.save_many([drawings.make_row(x[i], y[i], session=sessions[i % 4]) for i in range(100)])
+    assert jobs.ensure_retraining(lab_dir) is None  # 80 or so new training drawings: not yet
+    drawings.save_many([drawings.make_row(x[i], y[i], session=sessions[i % 4]) for i in range(100, 240)])
+    assert jobs.ensure_retraining(lab_dir) is None  # counted less than a minute ago
+    monkeypatch.setattr(jobs, "_learn_next", {})
+    job = jobs.ensure_retraining(lab_dir)
+    assert job is not None and job.session == jobs.LEARN_SESSION and job.params["make_current"] == "gate"
+    with pytest.raises(jobs.QueueFull):
+        jobs.submit_retraining(lab_dir)  # one at a time
+    done = drive(jobs.Runner(lab_dir, 1, LOCAL), job.id, over)
+    assert done.status == "done", done.message
+    verdict = done.result["verdict"]
+    print(f"\n[learning] {verdict}", flush=True)
+    assert verdict["sessions"] == 4 and verdict["drawings"] == drawings.count(part="held_out")
+    capped = drawings.collection("train", per_session=drawings.TRAIN_PER_SESSION)
+    assert done.result["drawings"] == len(capped) == 4 * drawings.TRAIN_PER_SESSION < drawings.count(part="train")
+    assert store.current_run(lab_dir).key == (done.result["run"] if verdict["promoted"] else first.meta["key"])
+    with pytest.raises(ConfigError, match="no new drawings"):
+        jobs.submit_retraining(lab_dir)  # the same drawings: judged already
+    monkeypatch.setattr(jobs, "_learn_next", {})
+    assert jobs.ensure_retraining(lab_dir) is None  # nothing new since this one
+
+    at = open_page("drawings")  # the owner's history: the outcome and why
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 1 and table["outcome"][0].startswith("promoted: " if verdict["promoted"] else "refused: ")
+    assert verdict["why"] in table["outcome"][0]
+    at.button(key="learn_now").click().run()
+    assert "Not started: no new drawings since the last retraining" in texts(at)
