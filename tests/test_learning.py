@@ -140,3 +140,33 @@ def test_corrections_start_a_retraining_that_is_judged_and_kept_in_the_history(l
     assert verdict["why"] in table["outcome"][0]
     at.button(key="learn_now").click().run()
     assert "Not started: no new drawings since the last retraining" in texts(at)
+
+
+def test_the_history_shows_a_promotion_and_a_refusal_with_their_scores(lab_dir):
+    import time
+
+    from model.lab import db
+
+    def verdict(promoted: bool, why: str, held, mnist) -> dict:
+        return champion.Verdict(promoted, why, held, mnist, sessions=4, better=3 if promoted else 1,
+                                worse=0 if promoted else 3, drawings=48).to_dict()
+
+    now = time.time()
+    results = [{"run": "aaa", "drawings": 160, "verdict": verdict(True, "reads the held-out drawings better", (0.85, 0.93),
+                                                                   (0.991, 0.9905))},
+               {"run": "bbb", "drawings": 320, "verdict": verdict(False, "worse on MNIST's test set", (0.93, 0.95),
+                                                                    (0.9905, 0.97))}]
+    with db.begin(lab_dir) as conn:
+        for i, result in enumerate(results):
+            conn.execute(db.jobs.insert().values(
+                kind="train", key=result["run"], params={"description": "retraining"}, session=jobs.LEARN_SESSION,
+                status="done", message="done", result=result, cancel=False, created_at=now + i,
+                started_at=now + i, finished_at=now + i + 1))
+    at = open_page("drawings")
+    assert not at.exception, at.exception
+    assert at.expander[0].label.startswith("How the lab learns from them (2 retrainings)")
+    table = at.dataframe[0].value
+    assert list(table["outcome"]) == ["refused: worse on MNIST's test set", "promoted: reads the held-out drawings better"]
+    assert list(table["held-out drawings (current → new)"]) == ["93.00% → 95.00%", "85.00% → 93.00%"]
+    assert list(table["MNIST test (current → new)"]) == ["99.05% → 97.00%", "99.10% → 99.05%"]
+    assert list(table["drawings trained on"]) == ["320", "160"]
