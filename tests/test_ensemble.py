@@ -91,6 +91,17 @@ def test_an_ensemble_of_ensembles_averages_all_of_them(ensemble, members, images
     np.testing.assert_allclose(predict_batch(model, images), want, atol=1e-5)
 
 
+def test_a_member_with_a_layer_named_reshape_combines(members, images):
+    import keras
+
+    inputs = keras.Input((28, 28))
+    x = keras.layers.Reshape((28, 28, 1), name="reshape")(inputs)  # copied as "m0_reshape"
+    x = keras.layers.Flatten()(x)
+    own = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    model = combine([own, members[0]])
+    np.testing.assert_allclose(predict_batch(model, images), members_average([own, members[0]], images), atol=1e-5)
+
+
 @pytest.mark.parametrize("fmt", ["keras", "h5"])
 def test_saved_files_load_with_load_classifier_and_predict_the_same(fmt, ensemble, members, images, tmp_path):
     path = tmp_path / file_name("ensemble", fmt)

@@ -50,7 +50,8 @@ def combine(models: Sequence[Any]):
         except InvalidModelError as exc:
             raise EnsembleError(f"model {i + 1} can't be a member: {exc}") from None
         shape = tuple(member.input_shape[1:])
-        x = image if shape == INPUT_SHAPE else keras.layers.Reshape(shape, name=f"m{i}_reshape")(image)
+        # "adapt{i}": no copied layer's name ("m{i}_" + its own) can be the same
+        x = image if shape == INPUT_SHAPE else keras.layers.Reshape(shape, name=f"adapt{i}")(image)
         outputs.append(_copy_graph(member, x, prefix=f"m{i}_"))
     probabilities = keras.layers.Average(name="average")(outputs)
     return keras.Model(image, probabilities, name=f"ensemble_of_{len(models)}")
