@@ -25,6 +25,9 @@ from bench.common import CHROMIUM, Server, chromium_options
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
+# The README's screenshots: refreshed in docs/ only when asked (MNIST_LAB_DOCS=1 pytest -m browser),
+# so that a test run leaves the checkout as it was.
+DOCS = ROOT / "docs" if os.environ.get("MNIST_LAB_DOCS") else ARTIFACTS / "docs"
 HEALTH_TIMEOUT = 60.0  # seconds for the server to answer /_stcore/health
 VIEWPORT = {"width": 1400, "height": 1000}
 

@@ -27,7 +27,7 @@ from playwright.sync_api import Page, expect  # noqa: E402
 
 from model.training.config import PRESETS  # noqa: E402
 
-from .conftest import ROOT, VIEWPORT, Server, run_server
+from .conftest import DOCS, VIEWPORT, Server, run_server
 from .ui import (
     DIGITS,
     PAGE_TIMEOUT,
@@ -58,7 +58,6 @@ from .ui import (
 )
 
 pytestmark = pytest.mark.browser
-DOCS = ROOT / "docs"
 STARTER_MODEL = PRESETS["fast-cnn"].describe()  # the starter model: bfloat16 on CPUs that have it
 
 # --- a. landing page and navigation -----------------------------------------

@@ -31,7 +31,7 @@ from model.lab import drawings, store  # noqa: E402
 from model.lab.jobs import WARMUP_PRESET  # noqa: E402
 from model.training.config import PRESETS  # noqa: E402
 
-from .conftest import ROOT, VIEWPORT, Server, run_server  # noqa: E402
+from .conftest import DOCS, ROOT, VIEWPORT, Server, run_server  # noqa: E402
 from .ui import (  # noqa: E402
     DIGITS,
     PAGE_TIMEOUT,
@@ -57,7 +57,6 @@ from .ui import (  # noqa: E402
 )
 
 pytestmark = pytest.mark.browser
-DOCS = ROOT / "docs"
 SCREENS = {"desktop": {"viewport": VIEWPORT},
            "phone": {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True,
                      "device_scale_factor": 2}}

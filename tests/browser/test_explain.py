@@ -21,7 +21,7 @@ if not os.environ.get("CI"):  # under CI a missing Playwright is an error, not a
     pytest.importorskip("playwright.sync_api", reason="Playwright is missing: pip install -r requirements-dev.txt")
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from .conftest import ROOT, Server
+from .conftest import DOCS, Server
 from .ui import (
     DIGITS,
     PAGE_TIMEOUT,
@@ -40,7 +40,6 @@ from .ui import (
 )
 
 pytestmark = pytest.mark.browser
-DOCS = ROOT / "docs"
 HEAT_MAP = 'img[alt^="Attribution for"]'
 
 
