@@ -183,13 +183,13 @@ def test_search_space_declares_conditional_hyperparameters():
 
 
 def test_train_command_trains_the_same_config():
-    from model.cli.train import parse_args
+    from model.cli.train import OPTIONS, parse_args
 
     config = TrainConfig(architecture="cnn", conv_filters=(16, 32), hidden_units=(), optimizer="sgd",
                          momentum=0.9, learning_rate=0.0123, batch_norm=True, dropout=0.25, epochs=4)
     argv = shlex.split(train_command(config))[4:]  # after "python -m model train"
     args = parse_args(argv)
-    for flag in ("out", "quiet", "verbose"):
+    for flag in OPTIONS:
         args.pop(flag)
     assert TrainConfig(**args) == config
 

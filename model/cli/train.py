@@ -19,6 +19,8 @@ from model.lab import champion, store
 from model.lab.runs import train
 from model.training.config import DRAWINGS_WEIGHT, PRESETS, ConfigError, TrainConfig
 
+OPTIONS = ("out", "current", "quiet", "verbose")  # the flags that are not TrainConfig fields
+
 
 def _parse_optional_float(text: str) -> float | None:
     if text.strip().lower() in ("", "default", "none"):
@@ -67,7 +69,7 @@ def _print_progress(p) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> dict[str, Any]:
     """Flags over a preset's values (``--preset``) over the defaults: every
-    ``TrainConfig`` field, and ``out``, ``current``, ``quiet`` and ``verbose``."""
+    ``TrainConfig`` field, and the ``OPTIONS``."""
     parser = build_parser()
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
                         help="start from a preset; other flags override its values")
@@ -84,7 +86,7 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    out, force, quiet, verbose = args.pop("out"), args.pop("current"), args.pop("quiet"), args.pop("verbose")
+    out, force, quiet, verbose = (args.pop(flag) for flag in OPTIONS)
     try:
         config = TrainConfig(**args)
     except ConfigError as exc:
