@@ -22,6 +22,7 @@ from model.lab.limits import current_limits, drawings_admin
 from model.training.config import ConfigError
 
 PER_PAGE = 24
+LEARN_SAID = "learn_said"  # session state: (started?, what the owner's "Retrain now" did)
 COLUMNS = 6
 
 
@@ -62,22 +63,31 @@ def learning(admin: bool) -> None:
     refused and why; the owner starts one at will."""
     history = jobs.list_jobs(session=jobs.LEARN_SESSION, limit=20)
     after = jobs.retrain_after()
+    said = st.session_state.pop(LEARN_SAID, None)  # what the owner's click did, shown once, in view
     with st.expander(f"How the lab learns from them ({len(history)} retraining{'' if len(history) == 1 else 's'})",
-                     icon=":material/school:", expanded=False):
+                     icon=":material/school:", expanded=said is not None):
         when = (f"after every {after} new drawings in the public demo" if after else "when the owner asks")
         st.caption(f"A retraining ({when}) trains a challenger with the current model's recipe and the saved "
                    f"drawings, at most {drawings.TRAIN_PER_SESSION} from any one visitor. It replaces the model "
                    "only if it reads the held-out drawings better for most visitors (one vote per visitor, "
                    "however many they drew) and stays within 0.1 point on MNIST's test set.")
-        if admin and st.button("Retrain now", key="learn_now", icon=":material/model_training:"):
-            try:
-                jobs.submit_retraining(why="asked by the owner")
-            except (jobs.QueueFull, ConfigError) as exc:
-                st.warning(f"Not started: {exc}.", icon=":material/info:")
-            else:
-                st.rerun()
+        if admin:
+            st.button("Retrain now", key="learn_now", icon=":material/model_training:", on_click=retrain_now)
+        if said is not None:
+            (st.success if said[0] else st.warning)(said[1], icon=":material/info:")
         if history:
             st.dataframe([history_row(job) for job in history], hide_index=True, width="stretch")
+
+
+def retrain_now() -> None:
+    """The owner's click (a callback: the page's run after it lists the new job)."""
+    try:
+        job = jobs.submit_retraining(why="asked by the owner")
+    except (jobs.QueueFull, ConfigError) as exc:
+        st.session_state[LEARN_SAID] = (False, f"Not started: {exc}.")
+    else:
+        started = f"Started: {job.title}. It runs in the background; its outcome appears in this table."
+        st.session_state[LEARN_SAID] = (True, started)
 
 
 def history_row(job: jobs.Job) -> dict[str, str]:
