@@ -79,6 +79,17 @@ def test_kept_runs_correct_the_estimate_for_this_machine():
     assert expected_seconds(config, kept) == 1.5  # trained before: reused at once
 
 
+def test_a_cnn_is_estimated_from_the_cnns_kept_here_when_there_are_any():
+    mlp, cnn = TrainConfig(epochs=1), PRESETS["fast-cnn"]
+    runs = [{"config": mlp.to_dict(), "train_seconds": 1.2 * predicted_seconds(mlp)},
+            {"config": TrainConfig(epochs=2).to_dict(), "train_seconds": 1.2 * 2 * predicted_seconds(mlp)}]
+    assert expected_seconds(cnn, runs) == pytest.approx(1.2 * predicted_seconds(cnn))  # no CNN yet: all runs
+    small = dataclasses.replace(cnn, epochs=1)
+    runs.append({"config": small.to_dict(), "train_seconds": 3.5 * predicted_seconds(small)})
+    assert expected_seconds(cnn, runs) == pytest.approx(3.5 * predicted_seconds(cnn))  # the CNN's pace
+    assert expected_seconds(TrainConfig(epochs=3), runs) == pytest.approx(1.2 * predicted_seconds(TrainConfig()))
+
+
 def test_early_stopped_runs_do_not_count_as_the_speed_of_the_machine():
     config = TrainConfig(epochs=10, validation_split=0.1, early_stopping=1)
     stopped = {"config": config.to_dict(), "train_seconds": 1.0, "epochs_run": 2}

@@ -75,11 +75,14 @@ def predicted_seconds(config: TrainConfig) -> float:
     return steps * (STEP_OVERHEAD_S + per_mac * config.batch_size * multiply_adds(config))
 
 
-def machine_factor(runs: Iterable[dict[str, Any]], fixed: float = 0.0) -> float:
+def machine_factor(runs: Iterable[dict[str, Any]], fixed: float = 0.0, architecture: str | None = None) -> float:
     """How much slower (> 1) or faster this machine trained the kept runs than
     predicted: the median ratio, 1 when there are none (clamped to 0.2-5).
-    ``fixed``: seconds of each run's time that are not steps (taken out first)."""
-    ratios = []
+    ``fixed``: seconds of each run's time that are not steps (taken out first).
+    ``architecture``: from the runs of that architecture when there are any: a
+    machine's speed on convolutions and on dense layers differ (this AMD EPYC
+    without bfloat16: the MLP 1-2x the constants, the CNNs 2-4x; bench.estimate)."""
+    ratios: dict[str, list[float]] = {}
     for meta in runs:
         try:
             config = TrainConfig.from_dict(meta["config"])
@@ -87,8 +90,10 @@ def machine_factor(runs: Iterable[dict[str, Any]], fixed: float = 0.0) -> float:
         except (KeyError, TypeError, ValueError, ConfigError):
             continue  # uploads, damaged metas
         if meta.get("epochs_run", config.epochs) == config.epochs and seconds > 0:
-            ratios.append(max(0.1 * seconds, seconds - fixed) / predicted_seconds(config))
-    return min(5.0, max(0.2, statistics.median(ratios))) if ratios else 1.0
+            ratio = max(0.1 * seconds, seconds - fixed) / predicted_seconds(config)
+            ratios.setdefault(config.architecture, []).append(ratio)
+    chosen = ratios.get(architecture) or [r for same in ratios.values() for r in same]
+    return min(5.0, max(0.2, statistics.median(chosen))) if chosen else 1.0
 
 
 def expected_seconds(config: TrainConfig, runs: Iterable[dict[str, Any]] = ()) -> float:
@@ -96,7 +101,7 @@ def expected_seconds(config: TrainConfig, runs: Iterable[dict[str, Any]] = ()) -
     for meta in runs:
         if meta.get("key") == config.key() and "train_seconds" in meta:
             return float(meta["train_seconds"])  # trained before: it will be reused at once
-    return predicted_seconds(config) * machine_factor(runs)
+    return predicted_seconds(config) * machine_factor(runs, architecture=config.architecture)
 
 
 def scoring_seconds(config: TrainConfig, factor: float = 1.0) -> float:
@@ -123,7 +128,7 @@ def expected_wait(config: TrainConfig, runs: Iterable[dict[str, Any]] = (),
     if kept:
         return INSTANT_S
     runs = [m for m in runs if m.get("key") != config.key()]  # (a kept run is reused: see ``kept``)
-    factor = machine_factor(runs, BUILD_S)
+    factor = machine_factor(runs, BUILD_S, config.architecture)
     training = BUILD_S + predicted_seconds(config) * factor
     return training + scoring_seconds(config, factor) + startup_seconds(jobs, factor)
 
