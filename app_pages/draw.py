@@ -29,7 +29,7 @@ from app_pages.explain_view import LAST_DRAWING, attribution_view
 from app_pages.guard import guarded, run_page
 from app_pages.models import Chosen, chosen_line, current_model
 from app_pages.session import kept, session_id
-from model.data.preprocess import DrawingError, canvas_to_mnist
+from model.data.preprocess import DrawingError
 from model.insight import pictures
 from model.lab import canvas, drawings
 from model.lab.db import DatabaseUnavailable
@@ -135,19 +135,22 @@ def current_drawing() -> dict[str, Any] | None:
     return drawing
 
 
-
-
-def seen(drawing: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(canvas RGBA, the 28x28 image) of a settled drawing: the server's own
-    preprocessing of its PNG, once per drawing (cached in the session)."""
+def seen(drawing: dict[str, Any]) -> np.ndarray:
+    """The server's own 28x28 image of a settled drawing's PNG, made once per
+    drawing (cached in the session)."""
     digest = hashlib.sha256(str(drawing.get("png")).encode()).hexdigest()
     cache = st.session_state.get("_draw_seen")
     if cache and cache[0] == digest:
-        return cache[1], cache[2]
-    rgba = canvas.decode_png(drawing.get("png"))
-    image = canvas_to_mnist(rgba)
-    st.session_state._draw_seen = (digest, rgba, image)
-    return rgba, image
+        return cache[1]
+    _, image = canvas.read_png(drawing.get("png"))
+    st.session_state._draw_seen = (digest, image)
+    return image
+
+
+def sentence(exc: Exception) -> str:
+    """An error's one-line message as a sentence (capital first letter)."""
+    message = str(exc)
+    return message[:1].upper() + message[1:]
 
 
 def server_reading(model, drawing: dict[str, Any]) -> dict[str, Any]:
@@ -155,16 +158,11 @@ def server_reading(model, drawing: dict[str, Any]) -> dict[str, Any]:
     from model.serving.predict import predict_proba
 
     try:
-        _, image = seen(drawing)
+        image = seen(drawing)
     except DrawingError as exc:
-        message = str(exc)
-        return {"seq": drawing["seq"], "error": message[0].upper() + message[1:]}
+        return {"seq": drawing["seq"], "error": sentence(exc)}
     probs = predict_proba(model, image)
     return {"seq": drawing["seq"], "probs": [round(float(p), 6) for p in probs]}
-
-
-
-
 
 
 def under_the_canvas(chosen: Chosen, drawing: dict[str, Any], server: dict[str, Any] | None) -> None:
@@ -180,10 +178,9 @@ def under_the_canvas(chosen: Chosen, drawing: dict[str, Any], server: dict[str, 
         probs = np.asarray(server["probs"], dtype=np.float32)
     if probs is None or image is None:
         try:
-            _, image = seen(drawing)
+            image = seen(drawing)
         except DrawingError as exc:
-            message = str(exc)
-            st.warning(f"{message[0].upper()}{message[1:]}.", icon=":material/warning:")
+            st.warning(f"{sentence(exc)}.", icon=":material/warning:")
             return
     st.session_state[LAST_DRAWING] = image  # the Inside page's "your last drawing"
     if probs is None:
@@ -200,7 +197,7 @@ def under_the_canvas(chosen: Chosen, drawing: dict[str, Any], server: dict[str, 
     if why.open:
         with why:
             try:
-                _, image = seen(drawing)  # the server's own 28x28 of the drawing
+                image = seen(drawing)  # the server's own 28x28 of the drawing
             except DrawingError as exc:
                 st.warning(str(exc))
                 return

@@ -8,7 +8,7 @@ import streamlit as st
 from app_pages.guard import guarded
 from app_pages.models import run_label, visible_runs
 from app_pages.session import DEFAULT, session_id
-from app_pages.training_view import use_button
+from app_pages.training_view import worse_than_current
 from model.lab import models, store
 from model.lab.limits import current_limits
 
@@ -72,11 +72,7 @@ def _show(meta: dict, runs: dict) -> None:
     outcome = st.session_state.get("ensemble_settled")
     current = None if demo else store.current_run()
     if outcome is not None and outcome.key == meta["key"] and outcome.worse and current and current.key != meta["key"]:
-        before = outcome.previous
-        st.warning(f"Kept as run `{meta['key']}` ({meta['description']}). It scores worse than the current "
-                   f"model ({before.get('description', '?')} · {models.accuracy(before):.2%}), so the current "
-                   "model stays. Use it anyway?", icon=":material/compare_arrows:")
-        use_button(meta["key"], demo)
+        worse_than_current(meta["key"], outcome.previous, demo, what=f"The ensemble ({meta['description']})")
         return
     where = ("it is now the model your Evaluate and Draw pages use" if demo
              else "it is now the current model, `mnist_model.h5`")

@@ -97,8 +97,8 @@ def load_run(key: str) -> Chosen | None:
 
 def run_label(meta: dict[str, Any]) -> str:
     """One line naming a kept run: what it is and how good."""
-    accuracy = meta.get("metrics", {}).get("test_accuracy")
-    score = f"{accuracy:.2%}" if isinstance(accuracy, (int, float)) else "unscored"
+    accuracy = models.accuracy(meta)
+    score = "unscored" if accuracy is None else f"{accuracy:.2%}"
     return f"{meta.get('description', meta.get('key', '?'))} · {score} · {meta.get('key', '')}"
 
 

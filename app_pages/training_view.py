@@ -93,12 +93,19 @@ def show_training(slot: str) -> None:
         st.success(f"Saved as `mnist_model.h5` (kept run `{key}`); it is now the model the "
                    "Evaluate and Draw pages use.")
     elif outcome is not None and outcome.worse and current is not None:
-        st.warning(f"It scores worse than the current model, so the current model stays: this one is kept as run "
-                   f"`{key}`. Use it anyway?", icon=":material/compare_arrows:")
-        use_button(key, demo)
+        worse_than_current(key, outcome.previous, demo)
     else:
         st.info(f"Kept as run `{key}`; the current model is another one.")
         use_button(key, demo)
+
+
+def worse_than_current(key: str, previous: dict, demo: bool, what: str = "It") -> None:
+    """A new run kept beside a better current model: say so, and offer it anyway."""
+    accuracy = models.accuracy(previous)
+    score = "" if accuracy is None else f" · {accuracy:.2%}"
+    st.warning(f"{what} scores worse than the current model ({previous.get('description', '?')}{score}), so the "
+               f"current model stays: it is kept as run `{key}`. Use it anyway?", icon=":material/compare_arrows:")
+    use_button(key, demo)
 
 
 def use_button(key: str, demo: bool) -> None:

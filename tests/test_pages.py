@@ -171,9 +171,9 @@ def test_draw_shows_what_the_browser_read_without_a_model_call(lab_with_model, m
     at = app().run()
     at.switch_page("app_pages/draw.py").run()
     monkeypatch.setattr(predict, "predict_proba", lambda *a, **k: pytest.fail("the server ran the model"))
-    from app_pages import draw
+    from model.lab import canvas
 
-    monkeypatch.setattr(draw, "canvas_to_mnist", lambda *a: pytest.fail("the server preprocessed the drawing"))
+    monkeypatch.setattr(canvas, "canvas_to_mnist", lambda *a: pytest.fail("the server preprocessed the drawing"))
     one = drawn_digit([[(140, 40), (140, 240)]], width=22)
     probs = [0.01] * 10
     probs[1] = 0.91

@@ -46,6 +46,12 @@ def decode_png(url: Any) -> np.ndarray:
         raise DrawingError(f"the drawing's image is unreadable: {exc}") from exc
 
 
+def read_png(url: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(RGBA pixels, the server's 28x28 image) of the canvas's PNG data URL."""
+    rgba = decode_png(url)
+    return rgba, canvas_to_mnist(rgba)
+
+
 def valid_probs(probs: Any) -> np.ndarray | None:
     """The browser's 10 probabilities, if they are that (else None: the server reads the drawing)."""
     if not isinstance(probs, list) or len(probs) != 10:
@@ -80,8 +86,7 @@ def save_correction(tap: dict[str, Any], model, *, model_name: str | None, sessi
     if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
         raise drawings.DrawingRefused("the tap carried no valid id")
     label = drawings.check_label(tap.get("label"))
-    rgba = decode_png(tap.get("png"))
-    image = canvas_to_mnist(rgba)
+    rgba, image = read_png(tap.get("png"))
     probs = valid_probs(tap.get("probs"))
     if probs is None:
         from model.serving.predict import predict_proba
