@@ -94,7 +94,7 @@ def history_row(job: jobs.Job) -> dict[str, str]:
     """One retraining as the history table shows it."""
     result = job.result or {}
     verdict = result.get("verdict") or {}
-    held, mnist = verdict.get("held_out"), verdict.get("mnist") or (None, None)
+    held, mnist = verdict.get("held_out"), verdict.get("mnist")  # none yet while it runs
 
     def pair(values) -> str:
         return " → ".join("?" if v is None else f"{v:.2%}" for v in values) if values else ""
