@@ -67,8 +67,8 @@ def learning(admin: bool) -> None:
     with st.expander(f"How the lab learns from them ({len(history)} retraining{'' if len(history) == 1 else 's'})",
                      icon=":material/school:", expanded=said is not None):
         when = (f"after every {after} new drawings in the public demo" if after else "when the owner asks")
-        st.caption(f"A retraining ({when}) trains a challenger with the current model's recipe and the saved "
-                   f"drawings, at most {drawings.TRAIN_PER_SESSION} from any one visitor. It replaces the model "
+        st.caption(f"A retraining ({when}) fine-tunes the current model with the saved drawings, at most "
+                   f"{drawings.TRAIN_PER_SESSION} from any one visitor: a challenger. It replaces the model "
                    "only if it reads the held-out drawings better for most visitors (one vote per visitor, "
                    "however many they drew) and stays within 0.1 point on MNIST's test set.")
         if admin:
@@ -106,9 +106,8 @@ def history_row(job: jobs.Job) -> dict[str, str]:
     else:
         outcome = ("promoted: " if verdict.get("promoted") else "refused: ") + verdict.get("why", "")
     finished = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.finished_at or job.created_at))
-    return {"when": finished, "drawings trained on": str(result.get("drawings") or ""),
-            "held-out drawings (current → new)": pair(held), "MNIST test (current → new)": pair(mnist),
-            "outcome": outcome}
+    return {"when": finished, "outcome": outcome, "drawings trained on": str(result.get("drawings") or ""),
+            "held-out drawings (current → new)": pair(held), "MNIST test (current → new)": pair(mnist)}
 
 
 @st.fragment

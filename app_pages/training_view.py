@@ -129,7 +129,7 @@ def getting_ready() -> None:
     if not auto_warmup() and not st.session_state.get("warmup_requested"):
         st.info("No model yet: train one on the Train page, or the starter model right here.",
                 icon=":material/info:")
-        if st.button(f"Train the starter model ({jobs.WARMUP_PRESET}, about half a minute)", type="primary",
+        if st.button(f"Train the starter model ({jobs.starter_preset()}, about half a minute)", type="primary",
                      key="train_default"):
             st.session_state.warmup_requested = True
             st.rerun()

@@ -38,21 +38,35 @@ from model.training.config import DRAWINGS_WEIGHT, PRESETS  # noqa: E402
 TEST_PER_DIGIT = 50
 
 
-def style_digits(per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Canvas images (RGBA) of the held-out style, and their digits."""
+def style_digits(per_digit: int, seed: int, glyphs: dict | None = None,
+                 warp: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Canvas images (RGBA) of the held-out style, and their digits; ``glyphs``
+    (digit -> strokes in a unit box, as ``model.data.strokes.TEMPLATES``)
+    replaces some digits' shapes; ``warp``: each drawing's shape bent by a
+    smooth random displacement of about this size (in the digit's height),
+    as one writer's digits differ from the next."""
     rng = np.random.default_rng(seed)
     images, labels = [], []
     for digit in range(10):
         for _ in range(per_digit):
             slant, aspect = -rng.uniform(0.45, 0.7), rng.uniform(0.6, 0.8)
+            if warp:  # per axis, two waves: frequencies, phases, amplitudes
+                waves = rng.normal(0, 1, (2, 2, 2)) * 2 * math.pi, rng.uniform(0, 2 * math.pi, (2, 2)), \
+                    rng.normal(0, warp, (2, 2))
             scale, angle = rng.uniform(0.6, 0.95), math.radians(rng.uniform(-8, 8))
             cos, sin = math.cos(angle), math.sin(angle)
             strokes = []
-            for stroke in digit_strokes(digit):  # upright and centred, in canvas pixels
+            shape = ([[(x * CANVAS, y * CANVAS) for x, y in stroke] for stroke in glyphs[digit]]
+                     if glyphs and digit in glyphs else digit_strokes(digit))  # upright, centred, canvas pixels
+            for stroke in shape:
                 points = []
                 for x, y in stroke:
                     x, y = (x / CANVAS - 0.5) * aspect, y / CANVAS - 0.5
                     x, y = x + rng.normal(0, 0.01), y + rng.normal(0, 0.01)
+                    if warp:
+                        (f, phase, amp), (u, v) = waves, (x, y)
+                        x += sum(amp[0, k] * math.sin(f[0, k, 0] * u + f[0, k, 1] * v + phase[0, k]) for k in range(2))
+                        y += sum(amp[1, k] * math.sin(f[1, k, 0] * u + f[1, k, 1] * v + phase[1, k]) for k in range(2))
                     x = x - slant * y
                     x, y = cos * x - sin * y, sin * x + cos * y
                     points.append(((0.5 + scale * x) * CANVAS, (0.5 + scale * y) * CANVAS))

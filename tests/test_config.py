@@ -89,7 +89,7 @@ CHANGES = {
     "activation": "tanh", "optimizer": "adam", "learning_rate": 0.02, "momentum": 0.9, "nesterov": True,
     "weight_decay": 0.01, "schedule": "cosine", "batch_size": 64, "epochs": 4, "dropout": 0.2,
     "batch_norm": True, "l2": 1e-4, "augment": 0.3, "label_smoothing": 0.1, "validation_split": 0.2, "early_stopping": 3, "seed": 1,
-    "drawings_weight": 3, "stroke_augment": 0.5, "precision": "bfloat16",
+    "drawings_weight": 3, "stroke_augment": 0.5, "precision": "bfloat16", "start_from": "0123456789ab",
 }
 SGD_CNN = TrainConfig(architecture="cnn", optimizer="sgd", validation_split=0.1, early_stopping=1)
 ADAMW_CNN = dataclasses.replace(SGD_CNN, optimizer="adamw")

@@ -75,6 +75,18 @@ def test_in_the_demo_a_visitors_training_never_replaces_the_demo_model(lab_dir):
     assert store.load_run_meta(QUICK.key(), lab_dir) is not None  # but the run is kept
 
 
+def test_the_starter_preset_is_the_default_unless_the_owner_names_one(monkeypatch):
+    from model.lab.limits import auto_warmup
+
+    monkeypatch.setenv("MNIST_LAB_WARMUP", "classic")
+    assert jobs.starter_preset() == "classic" and auto_warmup()
+    for value in ("1", "", "no-such-preset"):
+        monkeypatch.setenv("MNIST_LAB_WARMUP", value)
+        assert jobs.starter_preset() == jobs.WARMUP_PRESET == "fast-cnn" and auto_warmup()
+    monkeypatch.setenv("MNIST_LAB_WARMUP", "0")
+    assert not auto_warmup()
+
+
 STRONGER = TrainConfig(epochs=1, batch_size=128, optimizer="adam", learning_rate=0.001)  # above QUICK
 
 

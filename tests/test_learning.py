@@ -6,6 +6,8 @@ count of new corrections, judged, kept in the history the Drawings page shows)."
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from test_jobs import QUICK, drive, over
@@ -13,7 +15,7 @@ from test_pages import open_page, texts
 
 from model.lab import champion, drawings, jobs, store
 from model.lab.limits import LOCAL
-from model.training.config import ConfigError
+from model.training.config import DRAWINGS_WEIGHT, FINE_TUNE_EPOCHS, FINE_TUNE_LR_FACTOR, ConfigError
 
 HONEST = [f"visitor-{i}" for i in range(5)]
 
@@ -95,7 +97,7 @@ def test_one_visitor_contributes_at_most_the_cap_to_any_training(lab_dir, mnist)
     assert capped.sessions.count("quiet") == train.sessions.count("quiet")
     assert capped.sessions.count(None) == train.sessions.count(None)
     config = jobs.challenger_config()
-    assert config.drawings_weight > 0
+    assert config.drawings_weight > 0 and config.start_from == ""  # no model to fine-tune: the starter's recipe
     before = run_key(config)
     drawings.save_many([drawings.make_row(x[i], y[i], session="busy") for i in range(300, 400)])
     assert run_key(config) == before  # more from a capped visitor: the same training
@@ -105,9 +107,12 @@ def test_corrections_start_a_retraining_that_is_judged_and_kept_in_the_history(l
     from model.lab.runs import train
 
     (_, _), (x, y) = mnist
-    with pytest.raises(ConfigError, match="no saved drawings"):
+    with pytest.raises(ConfigError, match="no saved drawings to learn from yet"):
         jobs.submit_retraining(lab_dir)
     first = train(QUICK, root=lab_dir)  # the model the demo serves
+    assert jobs.challenger_config(lab_dir) == dataclasses.replace(
+        QUICK, start_from=first.meta["key"], epochs=FINE_TUNE_EPOCHS, learning_rate=QUICK.lr * FINE_TUNE_LR_FACTOR,
+        drawings_weight=DRAWINGS_WEIGHT)  # the retraining fine-tunes the current model
     monkeypatch.setenv("MNIST_LAB_RETRAIN_AFTER", "150")
     monkeypatch.setattr(jobs, "_learn_next", {})
     sessions = [f"visitor-{i}" for i in range(4)]
@@ -123,6 +128,7 @@ def test_corrections_start_a_retraining_that_is_judged_and_kept_in_the_history(l
     done = drive(jobs.Runner(lab_dir, 1, LOCAL), job.id, over)
     assert done.status == "done", done.message
     verdict = done.result["verdict"]
+    assert store.load_run_meta(done.result["run"], lab_dir)["config"]["start_from"] == first.meta["key"]
     print(f"\n[learning] {verdict}", flush=True)
     assert verdict["sessions"] == 4 and verdict["drawings"] == drawings.count(part="held_out")
     capped = drawings.collection("train", per_session=drawings.TRAIN_PER_SESSION)
@@ -142,7 +148,8 @@ def test_corrections_start_a_retraining_that_is_judged_and_kept_in_the_history(l
     assert "Not started: no new drawings since the last retraining" in texts(at)
 
 
-def test_the_history_shows_a_promotion_and_a_refusal_with_their_scores(lab_dir):
+def seed_history(root) -> None:
+    """Two judged retrainings in the lab's jobs table: a promotion, then a refusal."""
     import time
 
     from model.lab import db
@@ -156,12 +163,16 @@ def test_the_history_shows_a_promotion_and_a_refusal_with_their_scores(lab_dir):
                                                                    (0.991, 0.9905))},
                {"run": "bbb", "drawings": 320, "verdict": verdict(False, "worse on MNIST's test set", (0.93, 0.95),
                                                                     (0.9905, 0.97))}]
-    with db.begin(lab_dir) as conn:
+    with db.begin(root) as conn:
         for i, result in enumerate(results):
             conn.execute(db.jobs.insert().values(
                 kind="train", key=result["run"], params={"description": "retraining"}, session=jobs.LEARN_SESSION,
                 status="done", message="done", result=result, cancel=False, created_at=now + i,
                 started_at=now + i, finished_at=now + i + 1))
+
+
+def test_the_history_shows_a_promotion_and_a_refusal_with_their_scores(lab_dir):
+    seed_history(lab_dir)
     at = open_page("drawings")
     assert not at.exception, at.exception
     assert at.expander[0].label.startswith("How the lab learns from them (2 retrainings)")

@@ -406,3 +406,34 @@ def test_default_training_reaches_the_classic_accuracy(default_run, mnist):
                                     keras.utils.to_categorical(y_test, 10), batch_size=1000, verbose=0)
     assert accuracy == pytest.approx(default_run.metrics["test_accuracy"], abs=1.5e-4)  # at most one image
     assert loss == pytest.approx(default_run.metrics["test_loss"], abs=1e-4)
+
+
+# --- fine-tuning ------------------------------------------------------------------
+
+
+def test_fine_tuning_starts_from_the_kept_runs_weights(lab_dir, small_mnist):
+    """A fine-tuning at a vanishing learning rate is its base run (same
+    weights, same test score); the key names the base; a base of another
+    architecture or one not kept is refused in one line."""
+    from model.training.config import ConfigError, fine_tuning
+
+    base = train(TINY, root=lab_dir, make_current=False)
+    tuned_config = fine_tuning(TINY, base.meta["key"], epochs=1, lr_factor=1e-9)
+    assert tuned_config.start_from == base.meta["key"] and tuned_config.lr == pytest.approx(TINY.lr * 1e-9)
+    assert tuned_config.key() != dataclasses.replace(tuned_config, start_from="").key()
+    assert "fine-tuned from run " + base.meta["key"] in tuned_config.describe()
+    tuned = train(tuned_config, root=lab_dir, make_current=False)
+    for a, b in zip(tuned.model.get_weights(), base.model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert tuned.metrics["test_accuracy"] == pytest.approx(base.metrics["test_accuracy"], abs=1e-3)
+    fresh, _ = fit(dataclasses.replace(TINY, learning_rate=TINY.lr * 1e-9), subset(small_mnist, 500))
+    assert not weights_equal(fresh, base.model)  # without start_from: fresh weights, the test is not vacuous
+
+    again = fine_tuning(tuned_config, tuned.meta["key"])  # a fine-tuning fine-tuned keeps its own rate
+    assert again.lr == tuned_config.lr and again.epochs == tuned_config.epochs
+    with pytest.raises(ConfigError, match="another architecture"):
+        train(fine_tuning(dataclasses.replace(TINY, hidden_units=(32,)), base.meta["key"]), root=lab_dir)
+    with pytest.raises(ConfigError, match="no kept run 0123456789ab"):
+        train(fine_tuning(TINY, "0123456789ab"), root=lab_dir)
+    with pytest.raises(ConfigError, match="12-character key"):
+        TrainConfig(start_from="../etc")

@@ -237,13 +237,21 @@ def submit_search(search: dict[str, Any], description: str, session: str | None 
     return submit("tune", key, {**search, "description": description}, session, limits, root)
 
 
+def starter_preset() -> str:
+    """The starter model's preset: ``MNIST_LAB_WARMUP`` when it names one (say
+    "classic" on a slow machine), else ``WARMUP_PRESET``."""
+    value = os.environ.get("MNIST_LAB_WARMUP", "").strip()
+    return value if value in PRESETS else WARMUP_PRESET
+
+
 def ensure_warmup(root: Path | None = None, retry: bool = False) -> Job | None:
-    """With no model at all, train a draw-ready one (``WARMUP_PRESET``) once,
+    """With no model at all, train a draw-ready one (``starter_preset()``) once,
     in the background, and make it the current model; returns that job, or
     None when there is a model (or one was made at once from a kept run)."""
     if store.current_run(root) is not None:
         return None
-    config = PRESETS[WARMUP_PRESET]
+    preset = starter_preset()
+    config = PRESETS[preset]
     if store.load_run_meta(config.key(), root) is not None:  # trained before: no job needed
         store.make_current(config.key(), root)
         return None
@@ -251,7 +259,7 @@ def ensure_warmup(root: Path | None = None, retry: bool = False) -> Job | None:
         if job.active or (job.status == "failed" and not retry and time.time() - (job.finished_at or 0) < 60):
             return job  # don't retry a failing warm-up in a loop
     return submit("train", config.key(), {"config": config.to_dict(), "make_current": True,
-                                          "description": f"the {WARMUP_PRESET} starter model"},
+                                          "description": f"the {preset} starter model"},
                   WARMUP_SESSION, LOCAL, root)
 
 
@@ -276,7 +284,7 @@ def ensure_upgrade(root: Path | None = None) -> Job | None:
     if preset is None or folder in _upgrade_seen or store.pinned_model() is not None:
         return None
     current = store.current_run(root)
-    if current is None or current.key != PRESETS[WARMUP_PRESET].key():
+    if current is None or current.key != PRESETS[starter_preset()].key():
         return None  # no model yet, or no longer the starter
     config = PRESETS[preset]
     if store.load_run_meta(config.key(), root) is not None:  # trained before: decide now
@@ -301,16 +309,22 @@ def retrain_after() -> int:
 
 
 def challenger_config(root: Path | None = None) -> TrainConfig:
-    """What a retraining trains: the current model's recipe (the starter's for
-    a model without one: an upload, an ensemble) with the saved drawings."""
-    from model.training.config import DRAWINGS_WEIGHT
+    """What a retraining trains: the current model fine-tuned with the saved
+    drawings (``fine_tuning``: its own recipe from its weights, a few epochs;
+    bench/learning.py), or, for a model without a recipe or weights to start
+    from (an upload, an ensemble), the starter's recipe from scratch."""
+    from model.training.config import DRAWINGS_WEIGHT, fine_tuning
 
     current = store.current_run(root)
     recipe = (current.meta or {}).get("config") if current is not None else None
     try:
-        config = TrainConfig.from_dict(recipe) if isinstance(recipe, dict) else PRESETS[WARMUP_PRESET]
+        config = TrainConfig.from_dict(recipe) if isinstance(recipe, dict) else None
     except (ConfigError, TypeError, ValueError):
-        config = PRESETS[WARMUP_PRESET]
+        config = None
+    if config is not None and current.key and (store.run_dir(current.key, root) / "model.keras").exists():
+        config = fine_tuning(config, current.key)
+    else:
+        config = PRESETS[starter_preset()]
     return dataclasses.replace(config, drawings_weight=config.drawings_weight or DRAWINGS_WEIGHT)
 
 
@@ -319,15 +333,19 @@ def submit_retraining(root: Path | None = None, why: str = "asked by the owner")
     done it replaces the current model only past ``champion.gate``. Raises
     QueueFull when one is already waiting or running, and ConfigError when
     there is nothing new to learn (no drawings, or the same ones as before)."""
-    from model.lab.runs import run_key
+    from model.lab.runs import training_drawings
 
-    if any(job.active for job in list_jobs(root=root, session=LEARN_SESSION, limit=5)):
+    last = list_jobs(root=root, session=LEARN_SESSION, limit=5)
+    if any(job.active for job in last):
         raise QueueFull("a retraining is already waiting or running")
     config = challenger_config(root)
-    key = run_key(config, root)  # ConfigError without drawings
-    if store.load_run_meta(key, root) is not None:
+    used = training_drawings(config, root, none="there are no saved drawings to learn from yet (the held-out "
+                                               "fifth is never trained on)")
+    key = config.key(drawings=used.digest())
+    judged = last and last[0].status == "done" and last[0].params.get("drawings") == used.digest()
+    if judged or store.load_run_meta(key, root) is not None:
         raise ConfigError("no new drawings since the last retraining: this one was trained and judged already")
-    params = {"config": config.to_dict(), "make_current": "gate",
+    params = {"config": config.to_dict(), "make_current": "gate", "drawings": used.digest(),
               "description": f"retraining on the visitors' drawings ({why})"}
     return submit("train", key, params, LEARN_SESSION, LOCAL, root)
 

@@ -66,7 +66,8 @@ def drawings_admin() -> bool:
 
 def auto_warmup() -> bool:
     """Train a starter model by itself when the app has none (default on;
-    ``MNIST_LAB_WARMUP=0`` turns it off, e.g. for tests)."""
+    ``MNIST_LAB_WARMUP=0`` turns it off, e.g. for tests; a preset's name
+    chooses it: ``model.lab.jobs.starter_preset``)."""
     return os.environ.get("MNIST_LAB_WARMUP", "1").strip().lower() not in ("0", "false", "no", "off")
 
 

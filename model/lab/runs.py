@@ -40,17 +40,20 @@ class TrainResult:
         return self.meta["history"]
 
 
-def training_drawings(config: TrainConfig, root: Path | None = None):
+NO_DRAWINGS = ("there are no saved drawings to train with yet (the held-out fifth is never trained on): "
+               "save some on the Draw page, or turn the drawings weight to 0")
+
+
+def training_drawings(config: TrainConfig, root: Path | None = None, none: str = NO_DRAWINGS):
     """The saved drawings' training part that ``config`` trains with (None
-    when its drawings weight is 0); ConfigError if there are none yet."""
+    when its drawings weight is 0); ConfigError (``none``) if there are none yet."""
     if not config.drawings_weight:
         return None
     from model.lab.drawings import TRAIN_PER_SESSION, collection
 
     used = collection("train", root, per_session=TRAIN_PER_SESSION)
     if not len(used):
-        raise ConfigError("there are no saved drawings to train with yet (the held-out fifth is never "
-                          "trained on): save some on the Draw page, or turn the drawings weight to 0")
+        raise ConfigError(none)
     return used
 
 
@@ -61,13 +64,27 @@ def run_key(config: TrainConfig, root: Path | None = None) -> str:
     return config.key(drawings=used.digest() if used is not None else "")
 
 
+def starting_model(config: TrainConfig, root: Path | None = None):
+    """The kept model that ``config`` fine-tunes (``start_from``), or None;
+    ConfigError when that run is not kept here."""
+    if not config.start_from:
+        return None
+    folder = store.run_dir(config.start_from, root)
+    if store.load_run_meta(config.start_from, root) is None or not (folder / "model.keras").exists():
+        raise ConfigError(f"there is no kept run {config.start_from} to start from")
+    import keras
+
+    return keras.models.load_model(folder / "model.keras", compile=False)
+
+
 def _train_and_keep(config: TrainConfig, callbacks: Sequence[Any], key: str, used, root: Path | None):
     """Train in a temporary folder (its TensorBoard logs too), renamed to
     ``models/<key>`` only when the run is complete: a failed or stopped
     training leaves nothing behind."""
     tmp = store.temp_run_dir(key, root)
     try:
-        model, meta = train_new(config, callbacks, log_dir=tmp / "logs", key=key, drawings=used)
+        model, meta = train_new(config, callbacks, log_dir=tmp / "logs", key=key, drawings=used,
+                                start=starting_model(config, root))
         store.save_run(model, meta, root, folder=tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +104,11 @@ class TrainConfig:
     # data, not a setting: ``model.lab.runs.train`` reads them from the database
     # and names the run ``key(drawings=<their digest>)``.
     drawings_weight: int = 0
+    # Fine-tuning: the key of a kept run whose weights this training starts from
+    # (its architecture must be this one); "" trains from freshly initialised
+    # weights. The lab's retraining on visitors' drawings fine-tunes the current
+    # model for a few epochs instead of training from scratch (bench/learning.py).
+    start_from: str = ""
 
     def __post_init__(self) -> None:
         # Lists from JSON or widgets become tuples, so configs compare and hash.
@@ -164,6 +170,8 @@ class TrainConfig:
               f"drawings weight must be 0 (off) to {MAX_DRAWINGS_WEIGHT}, got {self.drawings_weight}")
         check(self.early_stopping == 0 or self.validation_split > 0,
               "early stopping needs a validation split")
+        check(self.start_from == "" or re.fullmatch(r"[0-9a-f]{12}", self.start_from) is not None,
+              f"start from: expected a kept run's 12-character key, got {self.start_from!r}")
 
     def feature_map_size(self) -> int:
         """Side of the last conv block's output (each block: convolutions, then 2x2 max-pool)."""
@@ -208,6 +216,8 @@ class TrainConfig:
             d["drawings"] = drawings
         else:  # off: every key made before the option existed stays the same
             d.pop("drawings_weight")
+        if not self.start_from:
+            d.pop("start_from")
         d["recipe"] = RECIPE_VERSION
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
@@ -225,6 +235,7 @@ class TrainConfig:
             arch = f"CNN conv {blocks}{dense}"
         extra = f", {self.precision}" if self.precision != "float32" else ""
         extra += f" + saved drawings x{self.drawings_weight}" if self.drawings_weight else ""
+        extra += f", fine-tuned from run {self.start_from}" if self.start_from else ""
         return (f"{arch}, {self.optimizer.upper()} lr {self.lr:.3g}, batch {self.batch_size}, "
                 f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}{extra}")
 
@@ -260,3 +271,21 @@ PRESETS: dict[str, TrainConfig] = {
                               label_smoothing=0.1, optimizer="adam", learning_rate=0.003, schedule="onecycle",
                               batch_size=128, epochs=16 if BFLOAT16 else 10, precision=PRECISION),
 }
+
+
+# Fine-tuning a kept run on new data (the retraining on visitors' drawings): its own recipe, a
+# few epochs, a fraction of its learning rate. Chosen in bench/learning.py on the saved drawings'
+# held-out part (never on the style's scoring set).
+FINE_TUNE_EPOCHS = 2
+FINE_TUNE_LR_FACTOR = 0.2
+
+
+def fine_tuning(config: TrainConfig, key: str, epochs: int = FINE_TUNE_EPOCHS,
+                lr_factor: float = FINE_TUNE_LR_FACTOR) -> TrainConfig:
+    """``config``, the recipe of the kept run ``key``, continued from that run's
+    weights for ``epochs`` epochs at ``lr_factor`` times its learning rate. A
+    run that was itself fine-tuned is fine-tuned again with its own settings
+    (the rate does not shrink with every generation)."""
+    if config.start_from:
+        return dataclasses.replace(config, start_from=key)
+    return dataclasses.replace(config, start_from=key, epochs=epochs, learning_rate=config.lr * lr_factor)

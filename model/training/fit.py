@@ -1,6 +1,6 @@
 """Fit a digit classifier: the one training loop of the lab.
 
-    from model.training.config import TrainConfig
+    from model.training.config import ConfigError, TrainConfig
     from model.training.fit import train_new
     model, meta = train_new(TrainConfig(epochs=1))   # a Keras model and its run's meta
     meta["metrics"]["test_accuracy"]
@@ -26,7 +26,7 @@ import numpy as np
 from model.data.mnist import Split, load_mnist
 from model.serving.contract import model_inputs
 from model.serving.evaluate import test_metrics
-from model.training.config import TrainConfig
+from model.training.config import ConfigError, TrainConfig
 
 log = logging.getLogger("mnist_lab")
 
@@ -75,9 +75,12 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None
     return ds.with_options(steady_options()).prefetch(PREFETCH)
 
 
-def fit(config: TrainConfig, train_data: Split, callbacks: Sequence[Any] = (), log_dir: Path | None = None):
+def fit(config: TrainConfig, train_data: Split, callbacks: Sequence[Any] = (), log_dir: Path | None = None,
+        start=None):
     """Build and fit a model on ``train_data`` (uint8 images, int labels); its
     last ``config.validation_split`` part, if any, is held out to validate.
+    ``start``: a trained model of the same architecture whose weights the
+    training starts from (fine-tuning), instead of fresh ones.
     Returns ``(model, history)``, history being per-epoch metric lists, and the
     model holding only Keras' own layers (``with_keras_layers``): it saves as
     plain Keras. With ``log_dir``, TensorBoard logs of every epoch are written there."""
@@ -86,6 +89,8 @@ def fit(config: TrainConfig, train_data: Split, callbacks: Sequence[Any] = (), l
     x, y = np.asarray(train_data[0]), np.asarray(train_data[1])
     n_val = max(1, int(len(x) * config.validation_split)) if config.validation_split else 0
     model = build_compiled(config, n_train=len(x) - n_val)
+    if start is not None:
+        start_from(model, start)
     validation = (x[-n_val:], y[-n_val:]) if n_val else None
     history = fit_model(model, config, (x[:len(x) - n_val], y[:len(y) - n_val]), validation, callbacks, log_dir)
     return with_keras_layers(model), history
@@ -105,6 +110,15 @@ def build_compiled(config: TrainConfig, n_train: int):
         model = build_model(config)
         compile_model(model, config, steps_per_epoch=-(-n_train // config.batch_size))
     return model
+
+
+def start_from(model, start) -> None:
+    """Give ``model`` the weights of ``start`` (fine-tuning); ConfigError when
+    their architectures differ (another layer count or shape)."""
+    mine, theirs = model.get_weights(), start.get_weights()
+    if [w.shape for w in mine] != [w.shape for w in theirs]:
+        raise ConfigError("the run to start from has another architecture: fine-tune it with its own settings")
+    model.set_weights(theirs)
 
 
 EARLY_STOPPING_MONITOR = "val_accuracy"  # what early stopping watches, and what tuning scores
@@ -160,17 +174,18 @@ def run_meta(key: str, description: str, model, metrics: dict[str, float], confi
 
 
 def train_new(config: TrainConfig, callbacks: Sequence[Any] = (), log_dir: Path | None = None,
-              key: str | None = None, drawings=None) -> tuple[Any, dict[str, Any]]:
+              key: str | None = None, drawings=None, start=None) -> tuple[Any, dict[str, Any]]:
     """Train ``config`` on MNIST's training set (plus ``drawings``, an object
     with ``x``, ``y`` and ``digest()``, each repeated ``config.drawings_weight``
-    times); returns the model and its run's meta (scores, history, timing)."""
+    times), from the weights of ``start`` (the model of run ``config.start_from``)
+    when given; returns the model and its run's meta (scores, history, timing)."""
     train_data, test_data = load_mnist()
     if drawings is not None:  # first, each repeated: augmented like the rest; validation stays MNIST's tail
         x, y = train_data
         train_data = (np.concatenate([np.tile(drawings.x, (config.drawings_weight, 1, 1)), x]),
                       np.concatenate([np.tile(drawings.y, config.drawings_weight), y]))
     started = time.perf_counter()
-    model, history = fit(config, train_data, callbacks, log_dir=log_dir)
+    model, history = fit(config, train_data, callbacks, log_dir=log_dir, start=start)
     seconds = time.perf_counter() - started
     meta = run_meta(key or config.key(), config.describe(), model, test_metrics(model, test_data), config=config,
                     history=history, epochs_run=len(next(iter(history.values()), [])),

@@ -493,3 +493,33 @@ def test_train_settings_and_the_chosen_model_survive_other_pages(page: Page, ser
     sidebar_picker = page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Model", exact=True)
     expect(sidebar_picker).to_have_value(kept[0])  # the model chosen on Evaluate
     assert_no_console_errors(page)
+
+
+def test_the_drawings_page_lists_each_retraining_and_the_owner_can_ask_for_one(browser, server: Server, screenshots):
+    """Issue 23 on a phone: the section "How the lab learns" opens on a
+    promotion and a refusal (the table within the screen's width, both rows
+    drawn), and "Retrain now" says in view why nothing starts (no drawings
+    saved on this server)."""
+    from test_learning import seed_history
+
+    from model.lab import drawings
+
+    assert drawings.count(root=server.workdir) == 0, "this test needs a server without saved drawings"
+    seed_history(server.workdir)
+    context = browser.new_context(**PHONE)
+    try:
+        page = watch_console(context.new_page())
+        open_page(page, server, "drawings", "Drawings")
+        page.get_by_text(re.compile(r"^How the lab learns from them \(2 retrainings\)")).click()
+        table = page.locator('[data-testid="stExpander"] [data-testid="stDataFrame"]')
+        expect(table).to_be_visible()
+        box = table.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["viewport"]["width"], box
+        assert box["height"] >= 3 * 30, box  # a header and two rows of about 35 px
+        page.get_by_role("button", name="Retrain now", exact=True).click()
+        said = page.get_by_text("Not started: there are no saved drawings to learn from yet", exact=False)
+        expect(said).to_be_in_viewport()
+        snap(page, screenshots / "drawings-learning-phone.png")
+        assert_no_console_errors(page)
+    finally:
+        context.close()

@@ -44,7 +44,11 @@ from .ui import (  # noqa: E402
 )
 
 pytestmark = pytest.mark.browser
-STARTER = PRESETS["fast-cnn"].describe()
+# The starter this server trains by itself: the classic preset (MNIST_LAB_WARMUP names it), seconds
+# of CPU where the demo's own fast-cnn takes minutes on CI's two cores; this file tests the warm-up's
+# flow, and the browser tests' server serves the real starter (tests/browser/conftest.py).
+STARTER_PRESET = "classic"
+STARTER = PRESETS[STARTER_PRESET].describe()
 # Long enough to leave and come back, or to queue behind: the server paces each epoch to at
 # least PACE_S seconds (model.training.callbacks.Pace), so it takes 40 s on any machine and
 # little CPU (5 epochs is the demo's cap). A slower pace asked for the whole suite applies here too.
@@ -59,7 +63,8 @@ def demo(tmp_path_factory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("demo_server") / "streamlit.log"
     # No stronger model after the starter here: its training would queue before the visitors'
     # (tests/test_jobs.py trains it in a job process).
-    env = {"MNIST_LAB_DEMO": "1", "MNIST_LAB_UPGRADE": "0", "MNIST_LAB_MIN_EPOCH_S": PACE_S}
+    env = {"MNIST_LAB_DEMO": "1", "MNIST_LAB_UPGRADE": "0", "MNIST_LAB_MIN_EPOCH_S": PACE_S,
+           "MNIST_LAB_WARMUP": STARTER_PRESET}
     with run_server(workdir, log, env=env) as srv:
         yield srv
 

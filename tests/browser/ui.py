@@ -69,16 +69,17 @@ def snap(page: Page, path) -> None:
     viewport: the viewport is made as tall as the content for the shot."""
     idle(page)
     images_loaded(page)
+    screen = page.viewport_size or VIEWPORT  # a phone's shot stays a phone's
     # Off the canvas and off the sidebar (no hover state in the picture).
-    page.mouse.move(VIEWPORT["width"] - 5, VIEWPORT["height"] - 5)
+    page.mouse.move(screen["width"] - 5, screen["height"] - 5)
     height = page.evaluate("() => Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight))")
-    page.set_viewport_size({"width": VIEWPORT["width"], "height": int(min(max(height, VIEWPORT["height"]), 6000))})
+    page.set_viewport_size({"width": screen["width"], "height": int(min(max(height, screen["height"]), 6000))})
     try:
         images_loaded(page)
         page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
         page.screenshot(path=str(path), full_page=True)
     finally:
-        page.set_viewport_size(VIEWPORT)
+        page.set_viewport_size(screen)
 
 
 def report(name: str, seconds: float, timings: dict[str, float]) -> None:
