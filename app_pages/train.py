@@ -142,8 +142,10 @@ def train_action(config: TrainConfig, limits: Limits) -> None:
     if trained_before:
         st.markdown(f"**{config.describe()}** · already trained: instant (the kept run is reused)")
     else:
+        guess = (" It is a first guess: no network of this kind and size was trained on this machine yet, "
+                 "and it may be twice as long or half." if models.estimate_is_a_first_guess(config) else "")
         st.markdown(f"**{config.describe()}** · expected wait on this machine: {human(seconds)}, from the "
-                    "click to the result (starting TensorFlow, loading the data, training, scoring, saving)")
+                    f"click to the result (starting TensorFlow, loading the data, training, scoring, saving).{guess}")
         load = models.busy()
         if load is not None:
             st.caption(f":material/warning: The machine is busy (load {load[0]:.1f} on {load[1]} cores): "

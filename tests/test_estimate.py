@@ -15,9 +15,11 @@ from model.training.estimate import (
     BUILD_S,
     CONFIRM_S,
     INSTANT_S,
+    LIKE_SIZE,
     STARTUP_S,
     expected_seconds,
     expected_wait,
+    first_of_its_size,
     human,
     machine_factor,
     multiply_adds,
@@ -88,6 +90,27 @@ def test_a_cnn_is_estimated_from_the_cnns_kept_here_when_there_are_any():
     runs.append({"config": small.to_dict(), "train_seconds": 3.5 * predicted_seconds(small)})
     assert expected_seconds(cnn, runs) == pytest.approx(3.5 * predicted_seconds(cnn))  # the CNN's pace
     assert expected_seconds(TrainConfig(epochs=3), runs) == pytest.approx(1.2 * predicted_seconds(TrainConfig()))
+
+
+def test_an_estimate_without_a_kept_network_of_its_size_says_it_is_a_first_guess():
+    mlp, fast, strong = TrainConfig(), PRESETS["fast-cnn"], PRESETS["strong-cnn"]
+    assert first_of_its_size(fast, []) and first_of_its_size(mlp, [{"config": None}])  # nothing kept (an upload)
+    runs = [{"config": mlp.to_dict(), "train_seconds": 4.0}]
+    assert not first_of_its_size(dataclasses.replace(mlp, epochs=10, batch_size=64), runs)  # another MLP that size
+    assert first_of_its_size(fast, runs)  # the first CNN after only MLPs (bench/RESULTS.md: 2.1x off)
+    runs.append({"config": fast.to_dict(), "train_seconds": 60.0})
+    assert not first_of_its_size(dataclasses.replace(fast, epochs=2), runs)
+    assert multiply_adds(strong) > LIKE_SIZE * multiply_adds(fast)
+    assert first_of_its_size(strong, runs)  # strong-cnn from fast-cnn's pace (2.2x off)
+
+
+def test_the_train_page_says_when_its_estimate_is_a_first_guess(lab_with_model):
+    guess = "It is a first guess: no network of this kind and size was trained on this machine yet"
+    at = open_page("train")
+    number(at, "Epochs").set_value(2).run()  # the kept classic run (3 epochs) sets the pace
+    assert "expected wait on this machine" in texts(at) and guess not in texts(at)
+    at.selectbox(key="preset").set_value("strong-cnn").run()  # no CNN kept here
+    assert guess in texts(at)
 
 
 def test_early_stopped_runs_do_not_count_as_the_speed_of_the_machine():

@@ -39,7 +39,7 @@ def wait(at: AppTest, until, timeout: float = TIMEOUT) -> AppTest:
     deadline = time.monotonic() + timeout
     while not until(at):
         assert time.monotonic() < deadline, f"timed out; the page says: {texts(at)}"
-        time.sleep(0.5)
+        time.sleep(1.0)
         at.run()
         assert not at.exception, at.exception
     return at

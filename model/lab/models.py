@@ -26,7 +26,7 @@ from typing import Any
 from model.lab import jobs, store
 from model.lab.champion import Settled, accuracy, is_better, settle  # noqa: F401 (the pages' names for them)
 from model.training.config import ConfigError, TrainConfig
-from model.training.estimate import expected_wait
+from model.training.estimate import expected_wait, first_of_its_size
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,11 @@ def estimate_wait(config: TrainConfig, root: Path | None = None, kept: bool | No
     if kept is None:
         kept = is_kept(config, root)
     return expected_wait(config, store.list_runs(root), job_timings(root), kept=kept)
+
+
+def estimate_is_a_first_guess(config: TrainConfig, root: Path | None = None) -> bool:
+    """No network of ``config``'s kind and size was trained here yet (``first_of_its_size``)."""
+    return first_of_its_size(config, store.list_runs(root))
 
 
 def estimate_search(space, trials: int, epochs: int, subset: int, validation: float = 0.1,

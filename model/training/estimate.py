@@ -96,6 +96,26 @@ def machine_factor(runs: Iterable[dict[str, Any]], fixed: float = 0.0, architect
     return min(5.0, max(0.2, statistics.median(chosen))) if chosen else 1.0
 
 
+LIKE_SIZE = 3.0  # kept runs of the same architecture within this factor of multiply-adds set a network's pace
+
+
+def first_of_its_size(config: TrainConfig, runs: Iterable[dict[str, Any]] = ()) -> bool:
+    """Is the estimate for ``config`` a first guess: no run kept here of its
+    architecture within ``LIKE_SIZE`` times its multiply-adds per image? The
+    estimate then extrapolates another network's pace, and can be 2x off
+    (bench/RESULTS.md: strong-cnn from fast-cnn's pace 2.2x over; the first CNN
+    after only MLPs 2.1x): the Train page says so."""
+    size = multiply_adds(config)
+    for meta in runs:
+        try:
+            kept = TrainConfig.from_dict(meta["config"])
+        except (KeyError, TypeError, ValueError, ConfigError):
+            continue
+        if kept.architecture == config.architecture and 1 / LIKE_SIZE <= multiply_adds(kept) / size <= LIKE_SIZE:
+            return False
+    return True
+
+
 def expected_seconds(config: TrainConfig, runs: Iterable[dict[str, Any]] = ()) -> float:
     """The training time to expect for ``config`` here (early stopping may end it sooner)."""
     for meta in runs:
