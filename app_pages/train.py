@@ -138,12 +138,12 @@ def page() -> None:
 def train_action(config: TrainConfig, limits: Limits) -> None:
     """The settings in one line, the time to expect, the Train button, the job."""
     trained_before = models.is_kept(config)
-    seconds = models.estimate_wait(config, kept=trained_before)
+    seconds, first_guess = models.training_estimate(config, kept=trained_before)
     if trained_before:
         st.markdown(f"**{config.describe()}** · already trained: instant (the kept run is reused)")
     else:
         guess = (" It is a first guess: no network of this kind and size was trained on this machine yet, "
-                 "and it may be twice as long or half." if models.estimate_is_a_first_guess(config) else "")
+                 "and it may be twice as long or half." if first_guess else "")
         st.markdown(f"**{config.describe()}** · expected wait on this machine: {human(seconds)}, from the "
                     f"click to the result (starting TensorFlow, loading the data, training, scoring, saving).{guess}")
         load = models.busy()

@@ -155,14 +155,18 @@ def busy() -> tuple[float, int] | None:
 def estimate_wait(config: TrainConfig, root: Path | None = None, kept: bool | None = None) -> float:
     """Seconds from the Train button to the result for ``config`` on this
     machine (``kept``: whether it was trained before; found out when None)."""
+    return training_estimate(config, root, kept)[0]
+
+
+def training_estimate(config: TrainConfig, root: Path | None = None,
+                      kept: bool | None = None) -> tuple[float, bool]:
+    """``estimate_wait`` and whether it is a first guess (no network of
+    ``config``'s kind and size trained here yet: ``first_of_its_size``),
+    from one read of the kept runs."""
     if kept is None:
         kept = is_kept(config, root)
-    return expected_wait(config, store.list_runs(root), job_timings(root), kept=kept)
-
-
-def estimate_is_a_first_guess(config: TrainConfig, root: Path | None = None) -> bool:
-    """No network of ``config``'s kind and size was trained here yet (``first_of_its_size``)."""
-    return first_of_its_size(config, store.list_runs(root))
+    runs = store.list_runs(root)
+    return expected_wait(config, runs, job_timings(root), kept=kept), first_of_its_size(config, runs)
 
 
 def estimate_search(space, trials: int, epochs: int, subset: int, validation: float = 0.1,
