@@ -5,11 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.ensemble_view import ensemble_section
-from app_pages.guard import run_page
+from app_pages.guard import guarded, run_page
 from app_pages.models import kept_models_section, model_line
 from app_pages.session import kept
 from app_pages.training_view import show_training, start_training
-from model.lab import models
+from model.lab import models, pace
 from model.lab.limits import Limits, current_limits
 from model.training.config import (
     ACTIVATIONS,
@@ -135,17 +135,39 @@ def page() -> None:
     ensemble_section()
 
 
+BASIS = {  # what the estimate stands on (models.training_estimate), said after it
+    "history": "",
+    "probe": " Timed from a few of this network's steps, measured here.",
+    "guess": " It is a first guess: no network of this kind and size was trained on this machine yet, "
+             "and it may be twice as long or half.",
+}
+
+
+@st.fragment(run_every=1.0)
+@guarded
+def measured_soon(config: TrainConfig) -> None:
+    """While the network's pace is measured (a few seconds): says so, and
+    reruns the page once it is in (with the measured estimate, or to start its
+    probe when another network's ran first)."""
+    if pace.busy():
+        st.caption(":material/timer: Measuring this network's pace on this machine (a few seconds)…")
+    else:
+        st.rerun()
+
+
 def train_action(config: TrainConfig, limits: Limits) -> None:
     """The settings in one line, the time to expect, the Train button, the job."""
     trained_before = models.is_kept(config)
-    seconds, first_guess = models.training_estimate(config, kept=trained_before)
+    seconds, basis = models.training_estimate(config, kept=trained_before)
     if trained_before:
         st.markdown(f"**{config.describe()}** · already trained: instant (the kept run is reused)")
     else:
-        guess = (" It is a first guess: no network of this kind and size was trained on this machine yet, "
-                 "and it may be twice as long or half." if first_guess else "")
+        measuring = basis == "guess" and pace.measure(config)
         st.markdown(f"**{config.describe()}** · expected wait on this machine: {human(seconds)}, from the "
-                    f"click to the result (starting TensorFlow, loading the data, training, scoring, saving).{guess}")
+                    f"click to the result (starting TensorFlow, loading the data, training, scoring, saving)."
+                    f"{BASIS[basis]}")
+        if measuring:
+            measured_soon(config)
         load = models.busy()
         if load is not None:
             st.caption(f":material/warning: The machine is busy (load {load[0]:.1f} on {load[1]} cores): "

@@ -53,9 +53,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def lab_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty work folder: no model, no registry, and no starter model
-    trained by itself (tests that want one turn MNIST_LAB_WARMUP back on)."""
+    trained by itself and no network's pace probed (tests that want them turn
+    MNIST_LAB_WARMUP and MNIST_LAB_PROBE back on)."""
     monkeypatch.setenv("MNIST_LAB_DIR", str(tmp_path))
     monkeypatch.setenv("MNIST_LAB_WARMUP", "0")
+    monkeypatch.setenv("MNIST_LAB_PROBE", "0")
     monkeypatch.delenv("MNIST_LAB_DEMO", raising=False)
     monkeypatch.delenv("MNIST_LAB_DATABASE_URL", raising=False)
     return tmp_path

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 
 import pytest
 from test_pages import open_page, texts
@@ -16,16 +17,21 @@ from model.training.estimate import (
     CONFIRM_S,
     INSTANT_S,
     LIKE_SIZE,
+    PROBE_FACTOR,
     STARTUP_S,
+    estimate_basis,
     expected_seconds,
     expected_wait,
     first_of_its_size,
     human,
     machine_factor,
     multiply_adds,
+    pace_key,
     predicted_seconds,
+    probe_factor,
     scoring_seconds,
     startup_seconds,
+    steps_per_epoch,
     time_left,
 )
 
@@ -111,6 +117,122 @@ def test_the_train_page_says_when_its_estimate_is_a_first_guess(lab_with_model):
     assert "expected wait on this machine" in texts(at) and guess not in texts(at)
     at.selectbox(key="preset").set_value("strong-cnn").run()  # no CNN kept here
     assert guess in texts(at)
+
+
+# --- a network unlike every kept run: its pace probed (model.training.probe, model.lab.pace) ---
+
+
+def test_a_probed_network_is_estimated_from_its_own_steps_not_another_networks_pace():
+    fast, strong = PRESETS["fast-cnn"], PRESETS["strong-cnn"]
+    runs = [{"key": fast.key(), "config": fast.to_dict(), "train_seconds": 4.5 * predicted_seconds(fast)}]
+    assert estimate_basis(strong, runs) == "guess"
+    step = 0.15  # seconds a step of strong-cnn, as a probe measured it
+    probes = {pace_key(strong): step}
+    assert estimate_basis(strong, runs, probes) == "probe" and estimate_basis(fast, runs, probes) == "history"
+    steps = strong.epochs * steps_per_epoch(strong)
+    factor = step * PROBE_FACTOR / (predicted_seconds(strong) / steps)
+    assert expected_wait(strong, runs, probes=probes) == pytest.approx(
+        BUILD_S + steps * step * PROBE_FACTOR + scoring_seconds(strong, factor) + STARTUP_S)
+    # The probe's key is the step's cost: epochs, seed and rate do not change it; the batch does.
+    assert pace_key(dataclasses.replace(strong, epochs=3, seed=7, learning_rate=0.01)) == pace_key(strong)
+    assert pace_key(dataclasses.replace(strong, batch_size=256)) != pace_key(strong)
+
+
+def test_how_much_longer_a_training_step_is_than_its_probe_is_learned_from_probed_kept_runs():
+    fast = PRESETS["fast-cnn"]
+    steps = fast.epochs * steps_per_epoch(fast)
+    assert probe_factor([], {}) == PROBE_FACTOR
+    run = {"config": fast.to_dict(), "train_seconds": BUILD_S + steps * 0.02 * 1.7}
+    assert probe_factor([run], {pace_key(fast): 0.02}) == pytest.approx(1.7)
+    assert probe_factor([run], {}) == PROBE_FACTOR  # a kept run never probed says nothing
+    mlp = TrainConfig()
+    mlp_run = {"config": mlp.to_dict(), "train_seconds": BUILD_S + mlp.epochs * steps_per_epoch(mlp) * 0.001 * 0.7}
+    probes = {pace_key(fast): 0.02, pace_key(mlp): 0.001}
+    assert probe_factor([run, mlp_run], probes, "cnn") == pytest.approx(1.7)  # a CNN's from the CNNs
+    assert probe_factor([mlp_run], probes, "cnn") == pytest.approx(0.7)  # none: from every probed run
+
+
+def test_a_probe_times_real_steps_of_the_network_in_a_process_of_its_own(lab_dir, monkeypatch):
+    from model.lab import pace
+    from model.training.probe import probe_steps
+
+    classic = TrainConfig()
+    assert 3 <= probe_steps(PRESETS["strong-cnn"]) < probe_steps(PRESETS["fast-cnn"]) < probe_steps(classic) <= 200
+    assert not pace.measure(classic)  # MNIST_LAB_PROBE=0 (the tests' lab_dir): off
+    monkeypatch.setenv("MNIST_LAB_PROBE", "1")
+    assert pace.measure(classic) and pace.busy()
+    assert pace.measure(PRESETS["fast-cnn"])  # one probe at a time: the next waits for its turn
+    probes = [t for t in threading.enumerate() if t.name.startswith("probe-")]
+    assert [t.name for t in probes] == [f"probe-{pace_key(classic)}"]
+    probes[0].join(timeout=120)
+    step = pace.probes()[pace_key(classic)]
+    assert 1e-5 < step < 0.1  # a 784-128-128-10 step of 32 images: about a millisecond
+    assert not pace.busy() and not pace.measure(classic)  # measured once, kept in pace.json
+    assert json.loads((lab_dir / pace.PACE_FILE).read_text()) == {pace_key(classic): step}
+
+
+def test_a_failed_probe_leaves_the_estimate_a_guess_and_is_not_tried_again(lab_dir, monkeypatch):
+    from model.lab import pace
+
+    calls = []
+
+    def broken(config):
+        calls.append(config)
+        raise ValueError("out of memory")
+
+    monkeypatch.setenv("MNIST_LAB_PROBE", "1")
+    monkeypatch.setattr(pace, "run_probe", broken)
+    (lab_dir / pace.PACE_FILE).write_text("{not json")  # a damaged file reads as no probes
+    assert pace.probes() == {}
+    assert pace.measure(TrainConfig(epochs=1))
+    for thread in [t for t in threading.enumerate() if t.name.startswith("probe-")]:
+        thread.join(timeout=10)
+    assert not pace.measure(TrainConfig(epochs=1)) and len(calls) == 1
+
+
+def test_no_probe_starts_while_a_job_trains(lab_dir, monkeypatch):
+    """Beside a training a probe would take memory the demo may not have, and CPU."""
+    from model.lab import jobs, pace
+    from model.lab.limits import LOCAL
+
+    monkeypatch.setenv("MNIST_LAB_PROBE", "1")
+    monkeypatch.setattr(pace, "run_probe", lambda config: 0.001)
+    job = jobs.submit_training(TrainConfig(epochs=1), limits=LOCAL)
+    assert jobs.Runner(lab_dir, workers=1)._claim() == job.id  # running now
+    assert not pace.measure(TrainConfig()) and not pace.busy()
+    jobs._finish(job.id, lab_dir, "done", "done")
+    assert pace.measure(TrainConfig())  # the machine is free again: its turn
+    for thread in [t for t in threading.enumerate() if t.name.startswith("probe-")]:
+        thread.join(timeout=10)
+    assert pace.probes() == {pace_key(TrainConfig()): 0.001}
+
+
+def test_the_train_page_measures_a_new_networks_pace_then_says_its_estimate_was_measured(lab_dir, monkeypatch):
+    """The probe is held until the test lets it go: the page says it is measuring,
+    then, rerun, gives the measured estimate instead of a first guess."""
+    from model.lab import pace
+
+    release = threading.Event()
+
+    def held(config):
+        release.wait(30)
+        return 0.15
+
+    monkeypatch.setattr(pace, "run_probe", held)
+    at = open_page("train")
+    monkeypatch.setenv("MNIST_LAB_PROBE", "1")  # (not the classic preset the page opened on)
+    at.selectbox(key="preset").set_value("strong-cnn").run()
+    assert "Measuring this network's pace on this machine" in texts(at)
+    assert "It is a first guess" in texts(at)
+    release.set()
+    for thread in [t for t in threading.enumerate() if t.name.startswith("probe-")]:
+        thread.join(timeout=10)
+    at.run()
+    strong = PRESETS["strong-cnn"]
+    expected = expected_wait(strong, probes={pace_key(strong): 0.15})
+    assert "Timed from a few of this network's steps, measured here." in texts(at)
+    assert f"expected wait on this machine: {human(expected)}" in texts(at)
+    assert "It is a first guess" not in texts(at) and "Measuring" not in texts(at)
 
 
 def test_early_stopped_runs_do_not_count_as_the_speed_of_the_machine():

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.lab import jobs, store
+from model.lab import jobs, pace, store
 from model.lab.champion import Settled, accuracy, is_better, settle  # noqa: F401 (the pages' names for them)
 from model.training.config import ConfigError, TrainConfig
-from model.training.estimate import expected_wait, first_of_its_size
+from model.training.estimate import estimate_basis, expected_wait
 
 
 @dataclass(frozen=True)
@@ -159,14 +159,16 @@ def estimate_wait(config: TrainConfig, root: Path | None = None, kept: bool | No
 
 
 def training_estimate(config: TrainConfig, root: Path | None = None,
-                      kept: bool | None = None) -> tuple[float, bool]:
-    """``estimate_wait`` and whether it is a first guess (no network of
-    ``config``'s kind and size trained here yet: ``first_of_its_size``),
-    from one read of the kept runs."""
+                      kept: bool | None = None) -> tuple[float, str]:
+    """``estimate_wait`` and what it stands on (``estimate_basis``): "history"
+    (kept runs like it), "probe" (its own steps, measured: ``model.lab.pace``)
+    or "guess" (a first guess: no network of its kind and size trained or
+    probed here yet), from one read of the kept runs."""
     if kept is None:
         kept = is_kept(config, root)
-    runs = store.list_runs(root)
-    return expected_wait(config, runs, job_timings(root), kept=kept), first_of_its_size(config, runs)
+    runs, probes = store.list_runs(root), pace.probes(root)
+    return (expected_wait(config, runs, job_timings(root), kept=kept, probes=probes),
+            estimate_basis(config, runs, probes))
 
 
 def estimate_search(space, trials: int, epochs: int, subset: int, validation: float = 0.1,

@@ -16,16 +16,21 @@ imports TensorFlow, loads MNIST, and after the training scores the test set and
 saves the run. ``expected_wait`` adds that: a fixed start-up cost (``STARTUP_S``,
 or the median measured on this machine's finished jobs, ``startup_seconds``)
 the network's build (``BUILD_S``, whatever the epochs) and the test set's
-forward pass. ``time_left`` is the one estimate of the time
+forward pass. For a network unlike every kept run (``first_of_its_size``) the
+kept runs' pace is a guess; a probe of a few of its real steps
+(``model.training.probe``, kept by ``model.lab.pace`` under ``pace_key``)
+replaces it. ``time_left`` is the one estimate of the time
 left during a run that every view shows: the estimate made before it started,
 giving way to the run's own pace as it progresses.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from model.training.config import BFLOAT16, TRAIN_SIZE, ConfigError, TrainConfig
@@ -68,9 +73,13 @@ def multiply_adds(config: TrainConfig) -> int:
     return total
 
 
+def steps_per_epoch(config: TrainConfig) -> int:
+    return math.ceil(TRAIN_SIZE * (1 - config.validation_split) / config.batch_size)
+
+
 def predicted_seconds(config: TrainConfig) -> float:
     """Seconds of training on the machine the constants were measured on."""
-    steps = config.epochs * math.ceil(TRAIN_SIZE * (1 - config.validation_split) / config.batch_size)
+    steps = config.epochs * steps_per_epoch(config)
     per_mac = SECONDS_PER_MAC * (BFLOAT16_MAC_FACTOR if config.precision == "bfloat16" and BFLOAT16 else 1)
     return steps * (STEP_OVERHEAD_S + per_mac * config.batch_size * multiply_adds(config))
 
@@ -82,6 +91,13 @@ def machine_factor(runs: Iterable[dict[str, Any]], fixed: float = 0.0, architect
     ``architecture``: from the runs of that architecture when there are any: a
     machine's speed on convolutions and on dense layers differ (this AMD EPYC
     without bfloat16: the MLP 1-2x the constants, the CNNs 2-4x; bench.estimate)."""
+    return _median(_ratios(runs, fixed, predicted_seconds), architecture, 0.2, 5.0, 1.0)
+
+
+def _ratios(runs: Iterable[dict[str, Any]], fixed: float,
+            expected: Callable[[TrainConfig], float | None]) -> dict[str, list[float]]:
+    """Each complete kept run's training time (less ``fixed``) against
+    ``expected(config)`` (None leaves the run out), by architecture."""
     ratios: dict[str, list[float]] = {}
     for meta in runs:
         try:
@@ -89,11 +105,17 @@ def machine_factor(runs: Iterable[dict[str, Any]], fixed: float = 0.0, architect
             seconds = float(meta["train_seconds"])
         except (KeyError, TypeError, ValueError, ConfigError):
             continue  # uploads, damaged metas
-        if meta.get("epochs_run", config.epochs) == config.epochs and seconds > 0:
-            ratio = max(0.1 * seconds, seconds - fixed) / predicted_seconds(config)
-            ratios.setdefault(config.architecture, []).append(ratio)
+        reference = expected(config)
+        if reference and seconds > 0 and meta.get("epochs_run", config.epochs) == config.epochs:
+            ratios.setdefault(config.architecture, []).append(max(0.1 * seconds, seconds - fixed) / reference)
+    return ratios
+
+
+def _median(ratios: dict[str, list[float]], architecture: str | None, low: float, high: float,
+            default: float) -> float:
+    """The median ratio of ``architecture``'s runs, or of all when it has none, clamped; ``default`` for none."""
     chosen = ratios.get(architecture) or [r for same in ratios.values() for r in same]
-    return min(5.0, max(0.2, statistics.median(chosen))) if chosen else 1.0
+    return min(high, max(low, statistics.median(chosen))) if chosen else default
 
 
 LIKE_SIZE = 3.0  # kept runs of the same architecture within this factor of multiply-adds set a network's pace
@@ -104,7 +126,7 @@ def first_of_its_size(config: TrainConfig, runs: Iterable[dict[str, Any]] = ()) 
     architecture within ``LIKE_SIZE`` times its multiply-adds per image? The
     estimate then extrapolates another network's pace, and can be 2x off
     (bench/RESULTS.md: strong-cnn from fast-cnn's pace 2.2x over; the first CNN
-    after only MLPs 2.1x): the Train page says so."""
+    after only MLPs 2.1x): the Train page says so, or probes it (``estimate_basis``)."""
     size = multiply_adds(config)
     for meta in runs:
         try:
@@ -114,6 +136,45 @@ def first_of_its_size(config: TrainConfig, runs: Iterable[dict[str, Any]] = ()) 
         if kept.architecture == config.architecture and 1 / LIKE_SIZE <= multiply_adds(kept) / size <= LIKE_SIZE:
             return False
     return True
+
+
+# What sets a training step's time: the network, its batch, precision and input pipeline (not the
+# epochs, the learning rate, the seed or the drawings).
+PACE_FIELDS = ("architecture", "hidden_units", "conv_filters", "convs_per_block", "kernel_size", "padding",
+               "activation", "optimizer", "batch_size", "dropout", "batch_norm", "augment", "stroke_augment",
+               "precision")
+# A training's step against a probe's (model.training.probe) on the same network, when no kept run
+# was probed: on this AMD EPYC without bfloat16, quiet, strong-cnn 0.96 (657 s of training against a
+# probe's 0.162 s a step) and fast-cnn 0.94 (bench.estimate, 2026-12-05).
+PROBE_FACTOR = 1.0
+
+
+def pace_key(config: TrainConfig) -> str:
+    """The key of ``config``'s step time: the same for configs that differ only
+    in what does not change a step's cost."""
+    fields = {name: getattr(config, name) for name in PACE_FIELDS}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=list).encode()).hexdigest()[:12]
+
+
+def probe_factor(runs: Iterable[dict[str, Any]], probes: Mapping[str, float], architecture: str | None = None) -> float:
+    """How much longer a training's step took than its probe, over the kept
+    runs whose network was probed (the median, clamped to 0.5-3; of the runs
+    of ``architecture`` when there are any: an MLP's tiny steps weigh the
+    per-step overheads more); ``PROBE_FACTOR`` when there are none."""
+    def probed(config: TrainConfig) -> float | None:
+        step = probes.get(pace_key(config))
+        return config.epochs * steps_per_epoch(config) * step if step else None
+
+    return _median(_ratios(runs, BUILD_S, probed), architecture, 0.5, 3.0, PROBE_FACTOR)
+
+
+def estimate_basis(config: TrainConfig, runs: Iterable[dict[str, Any]] = (),
+                   probes: Mapping[str, float] = {}) -> str:
+    """What the estimate for ``config`` stands on: "history" (kept runs of its
+    kind and size), "probe" (a probe of its own steps) or "guess" (neither)."""
+    if not first_of_its_size(config, runs):
+        return "history"
+    return "probe" if probes.get(pace_key(config)) else "guess"
 
 
 def expected_seconds(config: TrainConfig, runs: Iterable[dict[str, Any]] = ()) -> float:
@@ -142,13 +203,20 @@ def startup_seconds(jobs: Iterable[tuple[TrainConfig, float, float]], factor: fl
 
 
 def expected_wait(config: TrainConfig, runs: Iterable[dict[str, Any]] = (),
-                  jobs: Iterable[tuple[TrainConfig, float, float]] = (), kept: bool = False) -> float:
+                  jobs: Iterable[tuple[TrainConfig, float, float]] = (), kept: bool = False,
+                  probes: Mapping[str, float] = {}) -> float:
     """What the visitor waits from the Train button to the result: the
-    training, its scoring and a job's start-up; ``INSTANT_S`` for kept settings."""
+    training, its scoring and a job's start-up; ``INSTANT_S`` for kept settings.
+    ``probes``: measured step times by ``pace_key``; one for ``config`` sets
+    its pace when no kept run is like it (``estimate_basis`` "probe")."""
     if kept:
         return INSTANT_S
     runs = [m for m in runs if m.get("key") != config.key()]  # (a kept run is reused: see ``kept``)
-    factor = machine_factor(runs, BUILD_S, config.architecture)
+    if estimate_basis(config, runs, probes) == "probe":
+        step = predicted_seconds(config) / (config.epochs * steps_per_epoch(config))
+        factor = probes[pace_key(config)] * probe_factor(runs, probes, config.architecture) / step
+    else:
+        factor = machine_factor(runs, BUILD_S, config.architecture)
     training = BUILD_S + predicted_seconds(config) * factor
     return training + scoring_seconds(config, factor) + startup_seconds(jobs, factor)
 

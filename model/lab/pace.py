@@ -1,0 +1,115 @@
+"""The lab's measured paces: step times of networks probed on this machine.
+
+When a visitor sets up a network unlike every run kept here, the Train page's
+estimate would extrapolate another network's pace (up to 2x off); it asks for
+a probe instead (``model.training.probe``: a few real steps, seconds), run in a
+process of its own by a background thread, one at a time, and kept in
+``pace.json`` under the network's ``pace_key`` so it is measured once.
+
+    from model.lab import pace
+    pace.measure(config)        # True while a probe runs (its own started if needed)
+    pace.probes()               # {pace_key: seconds a step}, for expected_wait
+
+``MNIST_LAB_PROBE=0`` turns probing off (the estimate stays a first guess).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from model.files import read_json, write_json
+from model.lab import store
+from model.logs import first_line
+from model.training.config import TrainConfig
+from model.training.estimate import pace_key
+
+log = logging.getLogger("mnist_lab")
+
+PACE_FILE = "pace.json"
+PROBE_TIMEOUT_S = 120.0
+PROBE_NICE = 10  # before the visitors' drawing, after nothing else; jobs train at 19
+
+_lock = threading.Lock()
+_running: dict[Path, str] = {}  # folder -> the pace key being probed (one probe at a time per folder)
+_failed: set[tuple[Path, str]] = set()  # probes that failed in this process: not tried again
+
+
+def _path(root: Path | None) -> Path:
+    return (root or store.workdir()) / PACE_FILE
+
+
+def probes(root: Path | None = None) -> dict[str, float]:
+    """The step times measured here so far, by pace key ({} when none or unreadable)."""
+    try:
+        data = read_json(_path(root))
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and v > 0} \
+        if isinstance(data, dict) else {}
+
+
+def busy(root: Path | None = None) -> bool:
+    """Is a network being probed for this folder now?"""
+    return (root or store.workdir()).resolve() in _running
+
+
+def measure(config: TrainConfig, root: Path | None = None) -> bool:
+    """Probe ``config``'s network in the background unless it was measured,
+    its probe failed before, or a job is training here. True while a probe
+    runs: its own, or another one before it (then its own starts at the next
+    call once that ended)."""
+    if os.environ.get("MNIST_LAB_PROBE", "").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    folder, key = (root or store.workdir()).resolve(), pace_key(config)
+    with _lock:
+        if folder in _running:
+            return True
+        if (folder, key) in _failed or key in probes(folder) or _training(folder):
+            return False
+        _running[folder] = key
+    threading.Thread(target=_probe, args=(config, folder, key), daemon=True, name=f"probe-{key}").start()
+    return True
+
+
+def _training(folder: Path) -> bool:
+    """Is a job running here? A probe then waits: beside a training it would
+    take memory the demo may not have (2.7 GB on Community Cloud), and CPU."""
+    from model.lab import db, jobs
+
+    try:
+        return jobs.any_running(folder)
+    except db.DatabaseUnavailable:
+        return False
+
+
+def _probe(config: TrainConfig, folder: Path, key: str) -> None:
+    try:
+        seconds = run_probe(config)
+        with _lock:  # one writer per folder in this process; the file is replaced whole
+            measured = probes(folder)
+            measured[key] = seconds
+            write_json(_path(folder), measured)
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        log.warning("probing %s failed: %s", config.describe(), first_line(str(exc)))
+        _failed.add((folder, key))
+    finally:
+        _running.pop(folder, None)
+
+
+def run_probe(config: TrainConfig) -> float:
+    """Seconds a step of ``config``'s network takes here, from a probe in a
+    process of its own (nice ``PROBE_NICE``, killed after ``PROBE_TIMEOUT_S``)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-m", "model.training.probe", json.dumps(config.to_dict())],
+                          capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, env=env, check=False,
+                          cwd=Path(__file__).resolve().parents[2], preexec_fn=lambda: os.nice(PROBE_NICE))
+    if done.returncode != 0:
+        raise ValueError(first_line(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
+                                    f"exit status {done.returncode}"))
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["step_seconds"])
