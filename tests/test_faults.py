@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -294,6 +295,21 @@ def test_a_killed_server_s_job_is_interrupted_at_the_next_read(lab_dir):
             server.kill()
 
 
+def test_a_job_stopped_with_its_server_is_interrupted_not_failed(lab_dir):
+    """Stopping the server (Ctrl-C, a redeploy) sends its process group SIGTERM:
+    the job's process ends on it, and the runner says so as an interruption."""
+    job = jobs.submit_training(TrainConfig(epochs=1), limits=LOCAL)
+    runner = jobs.Runner(lab_dir, workers=1)
+    assert runner._claim() == job.id
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    runner.running[job.id] = (process, time.time(), None)
+    process.send_signal(signal.SIGTERM)
+    process.wait(10)
+    runner.step()
+    ended = jobs.get(job.id)
+    assert ended.status == "interrupted" and "(SIGTERM), as when the server shuts down" in ended.message
+
+
 def test_a_lock_held_past_the_timeout_during_a_training_does_not_stop_it(lab_dir):
     config = TrainConfig(epochs=3, batch_size=128, learning_rate=0.1)
     job = jobs.submit_training(config, limits=LOCAL)
@@ -371,7 +387,10 @@ def test_each_ending_names_its_cause():
     assert "signal 9: out of memory or killed by hand" in jobs._crash_message(-9, None, None)
     assert "signal 9: out of memory or killed by hand" in jobs._crash_message(-9, 3, 3)
     assert "out of memory: the kernel" in jobs._crash_message(-9, 3, 4)
-    assert "signal 15 (SIGTERM)" in jobs._crash_message(-15)
+    assert "signal 6 (SIGABRT)" in jobs._crash_message(-6) and not jobs._stopped(-6)
+    # The server shutting down stops its jobs: an interruption, not a failure.
+    assert jobs._crash_message(-15).startswith("interrupted: the training process was stopped (SIGTERM)")
+    assert jobs._stopped(-15) and jobs._stopped(-2) and not jobs._stopped(0) and not jobs._stopped(None)
     assert "database was unavailable" in jobs._crash_message(jobs.EX_TEMPFAIL)
     dump = RuntimeError("Can't close file (file write failed: time = Fri Dec  4 11:25:17 2026\n"
                         ", filename = 'x.h5', errno = 28, error message = 'No space left on device')")

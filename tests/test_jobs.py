@@ -18,7 +18,7 @@ import pytest
 
 from model.lab import db, jobs, store
 from model.lab.limits import DEMO, LOCAL
-from model.training.config import TrainConfig
+from model.training.config import PRESETS, TrainConfig, preset_config
 
 QUICK = TrainConfig(epochs=1, batch_size=256, learning_rate=0.1)  # about 2 s of training
 LONG = TrainConfig(epochs=200, batch_size=32)  # far longer than any test waits
@@ -80,7 +80,9 @@ def test_the_starter_preset_is_the_default_unless_the_owner_names_one(monkeypatc
 
     monkeypatch.setenv("MNIST_LAB_WARMUP", "classic")
     assert jobs.starter_preset() == "classic" and auto_warmup()
-    for value in ("1", "", "no-such-preset"):
+    monkeypatch.setenv("MNIST_LAB_WARMUP", "fast-cnn:2")  # a preset with other epochs
+    assert preset_config(jobs.starter_preset()) == dataclasses.replace(PRESETS["fast-cnn"], epochs=2)
+    for value in ("1", "", "no-such-preset", "classic:", "classic:x", "classic:0", "classic:201"):
         monkeypatch.setenv("MNIST_LAB_WARMUP", value)
         assert jobs.starter_preset() == jobs.WARMUP_PRESET == "fast-cnn" and auto_warmup()
     monkeypatch.setenv("MNIST_LAB_WARMUP", "0")
@@ -124,6 +126,8 @@ def test_the_demo_upgrade_can_be_turned_off(lab_dir, monkeypatch):
     assert jobs.upgrade_preset() is None
     monkeypatch.setenv("MNIST_LAB_UPGRADE", "no-such-preset")
     assert jobs.upgrade_preset() is None
+    monkeypatch.setenv("MNIST_LAB_UPGRADE", "strong-cnn:4")  # fewer epochs on a slower machine
+    assert preset_config(jobs.upgrade_preset()).epochs == 4
     monkeypatch.delenv("MNIST_LAB_UPGRADE")
     assert jobs.upgrade_preset() == jobs.UPGRADE_PRESET == "strong-cnn"
 

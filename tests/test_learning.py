@@ -113,9 +113,12 @@ def test_corrections_start_a_retraining_that_is_judged_and_kept_in_the_history(l
     assert jobs.challenger_config(lab_dir) == dataclasses.replace(
         QUICK, start_from=first.meta["key"], epochs=FINE_TUNE_EPOCHS, learning_rate=QUICK.lr * FINE_TUNE_LR_FACTOR,
         drawings_weight=DRAWINGS_WEIGHT)  # the retraining fine-tunes the current model
+    sessions = [f"visitor-{i}" for i in range(4)]
+    drawings.save_many([drawings.make_row(x[i], y[i], session=sessions[i % 2]) for i in range(20)])
+    with pytest.raises(ConfigError, match=r"held-out drawings of [0-2] visitor session\(s\) so far"):
+        jobs.submit_retraining(lab_dir)  # two sessions can't outvote one: the gate would refuse it, so none starts
     monkeypatch.setenv("MNIST_LAB_RETRAIN_AFTER", "150")
     monkeypatch.setattr(jobs, "_learn_next", {})
-    sessions = [f"visitor-{i}" for i in range(4)]
     drawings.save_many([drawings.make_row(x[i], y[i], session=sessions[i % 4]) for i in range(100)])
     assert jobs.ensure_retraining(lab_dir) is None  # 80 or so new training drawings: not yet
     drawings.save_many([drawings.make_row(x[i], y[i], session=sessions[i % 4]) for i in range(100, 240)])

@@ -122,6 +122,13 @@ def judge(labels: np.ndarray, sessions: list[str | None], current_pred: np.ndarr
                          f"{better} of {len(names)} sessions better, {worse} worse)", **common)
 
 
+def voters(root: Path | None = None) -> int:
+    """Visitor sessions whose held-out drawings would judge a challenger now
+    (imports count as one, as in ``judge``)."""
+    held = drawings.collection("held_out", root)
+    return len({s if s is not None else "\0imports" for s in held.sessions})
+
+
 def gate(key: str, root: Path | None = None) -> Verdict:
     """Judge kept run ``key`` against the current model (``judge``) and make
     it current if it passes."""

@@ -56,7 +56,7 @@ from model.files import DiskFull, disk_full, disk_full_message
 from model.lab import champion, db, store
 from model.lab.limits import LOCAL, Limits, current_limits
 from model.logs import first_line
-from model.training.config import PRESETS, ConfigError, TrainConfig
+from model.training.config import ConfigError, TrainConfig, preset_config
 from model.training.estimate import human, time_left
 
 log = logging.getLogger("mnist_lab")
@@ -237,11 +237,21 @@ def submit_search(search: dict[str, Any], description: str, session: str | None 
     return submit("tune", key, {**search, "description": description}, session, limits, root)
 
 
+def _preset_named(variable: str) -> str | None:
+    """The preset (``preset_config``: "NAME" or "NAME:EPOCHS") that the
+    environment variable names, or None when it names none."""
+    value = os.environ.get(variable, "").strip()
+    try:
+        preset_config(value)
+    except ConfigError:
+        return None
+    return value
+
+
 def starter_preset() -> str:
     """The starter model's preset: ``MNIST_LAB_WARMUP`` when it names one (say
     "classic" on a slow machine), else ``WARMUP_PRESET``."""
-    value = os.environ.get("MNIST_LAB_WARMUP", "").strip()
-    return value if value in PRESETS else WARMUP_PRESET
+    return _preset_named("MNIST_LAB_WARMUP") or WARMUP_PRESET
 
 
 def ensure_warmup(root: Path | None = None, retry: bool = False) -> Job | None:
@@ -251,7 +261,7 @@ def ensure_warmup(root: Path | None = None, retry: bool = False) -> Job | None:
     if store.current_run(root) is not None:
         return None
     preset = starter_preset()
-    config = PRESETS[preset]
+    config = preset_config(preset)
     if store.load_run_meta(config.key(), root) is not None:  # trained before: no job needed
         store.make_current(config.key(), root)
         return None
@@ -264,11 +274,12 @@ def ensure_warmup(root: Path | None = None, retry: bool = False) -> Job | None:
 
 
 def upgrade_preset() -> str | None:
-    """The preset the demo upgrades its starter to (``MNIST_LAB_UPGRADE``; None: no upgrade)."""
-    value = os.environ.get("MNIST_LAB_UPGRADE", UPGRADE_PRESET).strip()
-    if value.lower() in ("", "0", "false", "no", "off"):
-        return None
-    return value if value in PRESETS else None
+    """The preset the demo upgrades its starter to (``MNIST_LAB_UPGRADE``, "NAME"
+    or "NAME:EPOCHS", e.g. "strong-cnn:4" where 10 epochs take too long; unset:
+    ``UPGRADE_PRESET``; "0" or a name of no preset: no upgrade)."""
+    if "MNIST_LAB_UPGRADE" not in os.environ:
+        return UPGRADE_PRESET
+    return _preset_named("MNIST_LAB_UPGRADE")
 
 
 def ensure_upgrade(root: Path | None = None) -> Job | None:
@@ -284,9 +295,9 @@ def ensure_upgrade(root: Path | None = None) -> Job | None:
     if preset is None or folder in _upgrade_seen or store.pinned_model() is not None:
         return None
     current = store.current_run(root)
-    if current is None or current.key != PRESETS[starter_preset()].key():
+    if current is None or current.key != preset_config(starter_preset()).key():
         return None  # no model yet, or no longer the starter
-    config = PRESETS[preset]
+    config = preset_config(preset)
     if store.load_run_meta(config.key(), root) is not None:  # trained before: decide now
         champion.settle(config.key(), root)
         _upgrade_seen.add(folder)
@@ -324,7 +335,7 @@ def challenger_config(root: Path | None = None) -> TrainConfig:
     if config is not None and current.key and (store.run_dir(current.key, root) / "model.keras").exists():
         config = fine_tuning(config, current.key)
     else:
-        config = PRESETS[starter_preset()]
+        config = preset_config(starter_preset())
     return dataclasses.replace(config, drawings_weight=config.drawings_weight or DRAWINGS_WEIGHT)
 
 
@@ -332,7 +343,8 @@ def submit_retraining(root: Path | None = None, why: str = "asked by the owner")
     """Train a challenger on the visitors' corrections, in the background; when
     done it replaces the current model only past ``champion.gate``. Raises
     QueueFull when one is already waiting or running, and ConfigError when
-    there is nothing new to learn (no drawings, or the same ones as before)."""
+    there is nothing new to learn (no drawings, or the same ones as before) or
+    too few sessions' held-out drawings to judge it on (``champion.MIN_SESSIONS``)."""
     from model.lab.runs import training_drawings
 
     last = list_jobs(root=root, session=LEARN_SESSION, limit=5)
@@ -341,6 +353,10 @@ def submit_retraining(root: Path | None = None, why: str = "asked by the owner")
     config = challenger_config(root)
     used = training_drawings(config, root, none="there are no saved drawings to learn from yet (the held-out "
                                                "fifth is never trained on)")
+    sessions = champion.voters(root)
+    if sessions < champion.MIN_SESSIONS:  # the gate would refuse whatever it learned
+        raise ConfigError(f"held-out drawings of {sessions} visitor session(s) so far: a new model is judged on "
+                          f"those of at least {champion.MIN_SESSIONS}, so nothing would replace the current one")
     key = config.key(drawings=used.digest())
     judged = last and last[0].status == "done" and last[0].params.get("drawings") == used.digest()
     if judged or store.load_run_meta(key, root) is not None:
@@ -415,6 +431,12 @@ def running_keys(root: Path | None = None) -> set[str]:
         rows = conn.execute(sa.select(db.jobs.c.key).where(db.jobs.c.kind == "train",
                                                            db.jobs.c.status.in_(db.ACTIVE)))
         return {r.key for r in rows}
+
+
+def any_running(root: Path | None = None) -> bool:
+    """Is a job (a training or a search) running now?"""
+    with db.connect(root) as conn:
+        return conn.execute(sa.select(db.jobs.c.id).where(db.jobs.c.status == "running").limit(1)).first() is not None
 
 
 def keep_within_quota(root: Path | None = None, limits: Limits | None = None) -> list[str]:
@@ -633,7 +655,8 @@ class Runner:
         meta = store.load_run_meta(job.key, self.root) if job.kind == "train" and code in (0, EX_TEMPFAIL) else None
         if meta is not None:
             _finish(job.id, self.root, "done", "done", _train_result(meta, False))
-        elif _finish(job.id, self.root, "failed", _crash_message(code, oom_before, _oom_kills())):
+        elif _finish(job.id, self.root, "interrupted" if _stopped(code) else "failed",
+                     _crash_message(code, oom_before, _oom_kills())):
             self._discard_partial(job)
 
     def _claim(self) -> int | None:
@@ -683,8 +706,19 @@ class Runner:
         keep_within_quota(self.root, self.limits)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # what a server's shutdown sends its process group
+
+
+def _stopped(code: int | None) -> bool:
+    """Did the job's process end on a request to stop (the server shutting down), not a fault?"""
+    return code is not None and -code in STOP_SIGNALS
+
+
 def _crash_message(code: int | None, oom_before: int | None = None, oom_after: int | None = None) -> str:
     """Why a job's process ended on its own, as far as the kernel tells."""
+    if _stopped(code):
+        return (f"interrupted: the training process was stopped ({signal.Signals(-code).name}), as when the "
+                "server shuts down; start it again")
     if code == EX_TEMPFAIL:
         return "failed: the lab's database was unavailable when the job ended; start it again"
     if code is not None and code < 0:

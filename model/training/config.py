@@ -273,6 +273,20 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+def preset_config(name: str) -> TrainConfig:
+    """A preset by name, or "NAME:EPOCHS" for its recipe with another number
+    of epochs (the demo's starter and upgrade on a slower machine, say
+    "strong-cnn:4"); ConfigError for anything else."""
+    preset, colon, epochs = name.strip().partition(":")
+    if preset not in PRESETS:
+        raise ConfigError(f"no preset named {preset!r} (one of {', '.join(PRESETS)})")
+    if not colon:
+        return PRESETS[preset]
+    if not epochs.strip().isdigit():
+        raise ConfigError(f"{name!r}: the epochs after the colon must be a whole number")
+    return dataclasses.replace(PRESETS[preset], epochs=int(epochs))
+
+
 # Fine-tuning a kept run on new data (the retraining on visitors' drawings): its own recipe, a
 # few epochs, a fraction of its learning rate. Chosen in bench/learning.py on the saved drawings'
 # held-out part (never on the style's scoring set).

@@ -2,6 +2,8 @@
 demo server (MNIST_LAB_DEMO=1) where the first visitor draws without
 pressing Train; a training that outlives its visitor leaving the page; Cancel;
 two visitors, one training, the other keeping the demo model; and the queue.
+Then another fresh demo server, whose stronger model trains in the background
+and replaces the starter while a visitor draws.
 
 Each browser context is one visitor (one Streamlit session). The tests run
 in file order on one server: the first needs its empty work folder.
@@ -189,3 +191,57 @@ def test_a_second_training_waits_in_the_queue_with_its_position(visitor, demo, s
     running(second)
     expect(metric_value(second, "Test accuracy")).to_be_visible(timeout=TRAIN_TIMEOUT)
     assert_no_console_errors(second)
+
+
+# --- the demo's stronger model (issue 23): a server of its own, whose upgrade trains for real ---
+
+# A stronger model that trains in seconds of CPU: the starter's recipe for 10 epochs instead of 3
+# (MNIST_LAB_UPGRADE takes "NAME:EPOCHS"; the real demo upgrades to strong-cnn). Paced at
+# UPGRADE_PACE_S an epoch, it trains 30 s or more on any machine: the test sees the starter serve first.
+UPGRADE = "classic:10"
+UPGRADE_PACE_S = str(max(3.0, float(os.environ.get("MNIST_LAB_MIN_EPOCH_S") or 0)))
+
+
+@pytest.fixture(scope="module")
+def upgrading_demo(tmp_path_factory) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp("upgrading_lab")
+    log = tmp_path_factory.mktemp("upgrading_server") / "streamlit.log"
+    env = {"MNIST_LAB_DEMO": "1", "MNIST_LAB_WARMUP": STARTER_PRESET, "MNIST_LAB_UPGRADE": UPGRADE,
+           "MNIST_LAB_MIN_EPOCH_S": UPGRADE_PACE_S}
+    with run_server(workdir, log, env=env) as srv:
+        yield srv
+
+
+def test_a_fresh_demo_serves_its_starter_then_the_stronger_model_once_trained(browser, upgrading_demo, screenshots):
+    from model.training.config import preset_config
+
+    server, stronger = upgrading_demo, preset_config(UPGRADE)
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(30_000)
+    try:
+        page = context.new_page()
+        open_page(page, server, "draw", "Draw")
+        expect(canvas(page)).to_be_visible(timeout=TRAIN_TIMEOUT)  # the starter, trained by itself
+        expect(page.get_by_text(f"Model: {STARTER}")).to_be_visible()
+        assert store.current_run(server.workdir).key == PRESETS[STARTER_PRESET].key(), \
+            "the stronger model must still be training"
+        draw(page, DIGITS["7"])
+        assert read_digit(page) == "7"  # the starter reads while the stronger model trains
+        settled(page)
+        deadline = time.monotonic() + TRAIN_TIMEOUT / 1000
+        while store.current_run(server.workdir).key != stronger.key():  # the upgrade's job, done and promoted
+            assert time.monotonic() < deadline, f"no upgrade; server log:\n{server.log_tail(40)}"
+            time.sleep(1.0)
+        nav_link(page, "Evaluate").click()  # the visitor goes on, then comes back to draw
+        nav_link(page, "Draw").click()
+        expect(page.get_by_text(f"Model: {stronger.describe()}")).to_be_visible(timeout=PAGE_TIMEOUT)
+        expect(canvas(page)).to_be_visible(timeout=PAGE_TIMEOUT)
+        draw(page, DIGITS["7"])
+        assert read_digit(page) == "7"  # and the stronger model reads it
+        settled(page)
+        snap(page, screenshots / "demo-upgraded.png")
+        meta = store.current_run(server.workdir).meta
+        starter = store.load_run_meta(PRESETS[STARTER_PRESET].key(), server.workdir)
+        assert meta["metrics"]["test_accuracy"] > starter["metrics"]["test_accuracy"]
+    finally:
+        context.close()
