@@ -184,10 +184,12 @@ def test_a_failed_probe_leaves_the_estimate_a_guess_and_is_not_tried_again(lab_d
     monkeypatch.setattr(pace, "run_probe", broken)
     (lab_dir / pace.PACE_FILE).write_text("{not json")  # a damaged file reads as no probes
     assert pace.probes() == {}
-    assert pace.measure(TrainConfig(epochs=1))
+    ended = []
+    assert pace.measure(TrainConfig(epochs=1), then=ended.append)
     for thread in [t for t in threading.enumerate() if t.name.startswith("probe-")]:
         thread.join(timeout=10)
     assert not pace.measure(TrainConfig(epochs=1)) and len(calls) == 1
+    assert ended == [lab_dir.resolve()]  # what waited for the probe runs, failed or not
 
 
 def test_no_probe_starts_while_a_job_trains(lab_dir, monkeypatch):

@@ -121,6 +121,62 @@ def test_the_demo_replaces_its_starter_with_a_better_model(lab_dir, monkeypatch)
     assert len(jobs.list_jobs(lab_dir, session=jobs.UPGRADE_SESSION)) == 1
 
 
+def test_the_demo_upgrade_is_cut_to_serve_within_five_minutes_on_this_machine(lab_dir, monkeypatch):
+    """Fewer epochs where the preset's take longer, from the Train page's
+    estimate; none decided while that estimate waits for its probe."""
+    from model.lab import models, pace
+
+    strong = PRESETS["strong-cnn"]
+
+    def estimate(config, root=None, kept=None):  # 20 s of start-up and build, then 80 s an epoch
+        return 20.0 + 80.0 * config.epochs, "probe"
+
+    monkeypatch.setattr(models, "training_estimate", estimate)
+    assert jobs.upgrade_config("strong-cnn") == dataclasses.replace(strong, epochs=3)  # (300 - 20) // 80
+    monkeypatch.setattr(models, "training_estimate", lambda config, root=None, kept=None: (10.0 * config.epochs, "probe"))
+    assert jobs.upgrade_config("strong-cnn") == strong  # fast enough: the preset as it is
+    monkeypatch.setattr(models, "training_estimate", lambda config, root=None, kept=None: (1e4 * config.epochs, "probe"))
+    assert jobs.upgrade_config("strong-cnn").epochs == jobs.MIN_UPGRADE_EPOCHS  # never fewer
+    assert jobs.upgrade_config("strong-cnn:7").epochs == 7  # the owner's epochs stand
+    monkeypatch.setattr(models, "training_estimate", lambda config, root=None, kept=None: (1e4, "guess"))
+    monkeypatch.setattr(pace, "measure", lambda config, root=None, then=None: True)
+    assert jobs.upgrade_config("strong-cnn") is None  # its pace is being measured: decided later
+
+
+def test_the_demo_upgrade_waits_for_its_probe_then_starts_by_itself(lab_dir, monkeypatch):
+    """A stronger model of another kind than the starter has its pace probed
+    first; when the probe ends, its job is queued and the runner started from
+    the probe's thread: no later page run is needed (a lone visitor drawing
+    reruns only the canvas's fragment)."""
+    from model.lab import pace
+    from model.lab.runs import train
+
+    release, started = threading.Event(), []
+
+    def held(config):
+        release.wait(30)
+        return 0.001
+
+    monkeypatch.setitem(PRESETS, "test-starter", QUICK)
+    monkeypatch.setitem(PRESETS, "test-upgrade", dataclasses.replace(PRESETS["fast-cnn"], epochs=1))
+    monkeypatch.setattr(jobs, "WARMUP_PRESET", "test-starter")
+    monkeypatch.setattr(jobs, "_upgrade_seen", set())
+    monkeypatch.setattr(jobs, "ensure_runner", lambda root=None, workers=None: started.append(root))
+    monkeypatch.setattr(pace, "run_probe", held)
+    monkeypatch.setenv("MNIST_LAB_UPGRADE", "test-upgrade")
+    monkeypatch.setenv("MNIST_LAB_PROBE", "1")
+    train(QUICK, root=lab_dir)  # the starter (an MLP) serves: the CNN's pace is a guess
+    assert jobs.ensure_upgrade(lab_dir) is None and pace.busy(lab_dir)
+    assert jobs.ensure_upgrade(lab_dir) is None  # a second page run meanwhile: still measuring
+    assert not jobs.list_jobs(lab_dir, session=jobs.UPGRADE_SESSION)
+    release.set()
+    for thread in [t for t in threading.enumerate() if t.name.startswith("probe-")]:
+        thread.join(timeout=30)
+    [job] = jobs.list_jobs(lab_dir, session=jobs.UPGRADE_SESSION)
+    assert job.status == "queued" and job.key == PRESETS["test-upgrade"].key()
+    assert started == [lab_dir.resolve()]
+
+
 def test_the_demo_upgrade_can_be_turned_off(lab_dir, monkeypatch):
     monkeypatch.setenv("MNIST_LAB_UPGRADE", "0")
     assert jobs.upgrade_preset() is None

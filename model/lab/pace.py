@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from model.files import read_json, write_json
@@ -38,6 +39,7 @@ PROBE_NICE = 10  # before the visitors' drawing, after nothing else; jobs train 
 _lock = threading.Lock()
 _running: dict[Path, str] = {}  # folder -> the pace key being probed (one probe at a time per folder)
 _failed: set[tuple[Path, str]] = set()  # probes that failed in this process: not tried again
+_then: dict[Path, set[Callable[[Path], None]]] = {}  # called with the folder when its probe ends
 
 
 def _path(root: Path | None) -> Path:
@@ -59,20 +61,26 @@ def busy(root: Path | None = None) -> bool:
     return (root or store.workdir()).resolve() in _running
 
 
-def measure(config: TrainConfig, root: Path | None = None) -> bool:
+def measure(config: TrainConfig, root: Path | None = None, then: Callable[[Path], None] | None = None) -> bool:
     """Probe ``config``'s network in the background unless it was measured,
     its probe failed before, or a job is training here. True while a probe
     runs: its own, or another one before it (then its own starts at the next
-    call once that ended)."""
+    call once that ended). ``then(folder)``, a function, runs in the probe's
+    thread when the running probe ends (for work that no page run would
+    come back for, such as the demo's upgrade)."""
     if os.environ.get("MNIST_LAB_PROBE", "").strip().lower() in ("0", "false", "no", "off"):
         return False
     folder, key = (root or store.workdir()).resolve(), pace_key(config)
     with _lock:
         if folder in _running:
+            if then is not None:
+                _then.setdefault(folder, set()).add(then)
             return True
         if (folder, key) in _failed or key in probes(folder) or _training(folder):
             return False
         _running[folder] = key
+        if then is not None:
+            _then.setdefault(folder, set()).add(then)
     threading.Thread(target=_probe, args=(config, folder, key), daemon=True, name=f"probe-{key}").start()
     return True
 
@@ -99,7 +107,14 @@ def _probe(config: TrainConfig, folder: Path, key: str) -> None:
         log.warning("probing %s failed: %s", config.describe(), first_line(str(exc)))
         _failed.add((folder, key))
     finally:
-        _running.pop(folder, None)
+        with _lock:
+            _running.pop(folder, None)
+            waiting = _then.pop(folder, set())
+        for then in waiting:
+            try:
+                then(folder)
+            except Exception:  # a background thread: nobody else would hear of it
+                log.exception("after probing %s", config.describe())
 
 
 def run_probe(config: TrainConfig) -> float:
