@@ -35,7 +35,7 @@ from bench import common
 from model.training.config import preset_config
 
 GOAL = 1.5
-TRAINED = ["classic:1", "classic:3", "classic:10", "fast-cnn:2", "fast-cnn"]
+TRAINED = ["classic:1", "classic:3", "classic:10", "fast-cnn", "fast-cnn:4"]
 ESTIMATED = ["strong-cnn"]
 
 

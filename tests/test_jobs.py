@@ -80,8 +80,8 @@ def test_the_starter_preset_is_the_default_unless_the_owner_names_one(monkeypatc
 
     monkeypatch.setenv("MNIST_LAB_WARMUP", "classic")
     assert jobs.starter_preset() == "classic" and auto_warmup()
-    monkeypatch.setenv("MNIST_LAB_WARMUP", "fast-cnn:2")  # a preset with other epochs
-    assert preset_config(jobs.starter_preset()) == dataclasses.replace(PRESETS["fast-cnn"], epochs=2)
+    monkeypatch.setenv("MNIST_LAB_WARMUP", "fast-cnn:3")  # a preset with other epochs
+    assert preset_config(jobs.starter_preset()) == dataclasses.replace(PRESETS["fast-cnn"], epochs=3)
     for value in ("1", "", "no-such-preset", "classic:", "classic:x", "classic:0", "classic:201"):
         monkeypatch.setenv("MNIST_LAB_WARMUP", value)
         assert jobs.starter_preset() == jobs.WARMUP_PRESET == "fast-cnn" and auto_warmup()

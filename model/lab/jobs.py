@@ -81,7 +81,7 @@ UPGRADE_SESSION = "server-upgrade"
 # It serves within 5 minutes on any machine: fewer epochs where the preset's take longer (strong-cnn's
 # 10 epochs took 657 s on this AMD EPYC without bfloat16, so 4 here; 16 took 366 s with bfloat16, so
 # 13 there). strong-cnn at 4 epochs: 99.55% on MNIST, and MNIST's test writers drawn on a canvas read
-# at 99.50%, against the starter's 98.85% (bench/RESULTS.md).
+# at 99.50%, against the starter's 98.80% (bench/RESULTS.md).
 UPGRADE_WITHIN_S = 5 * 60.0
 MIN_UPGRADE_EPOCHS = 3
 # The demo learns from its visitors: after RETRAIN_AFTER new corrections (MNIST_LAB_RETRAIN_AFTER;

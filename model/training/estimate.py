@@ -144,8 +144,9 @@ PACE_FIELDS = ("architecture", "hidden_units", "conv_filters", "convs_per_block"
                "activation", "optimizer", "batch_size", "dropout", "batch_norm", "augment", "stroke_augment",
                "precision")
 # A training's step against a probe's (model.training.probe) on the same network, when no kept run
-# was probed: on this AMD EPYC without bfloat16, quiet, strong-cnn 0.96 (657 s of training against a
-# probe's 0.162 s a step) and fast-cnn 0.94 (bench.estimate, 2026-12-05).
+# was probed: on this AMD EPYC without bfloat16, strong-cnn 0.81-0.96, fast-cnn 1.04-1.10, the
+# classic MLP 1.14-1.40 (bench.estimate, 2026-12-05; a probe's few steps vary by about 20% on this
+# shared machine).
 PROBE_FACTOR = 1.0
 
 
