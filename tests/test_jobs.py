@@ -124,21 +124,21 @@ def test_the_demo_replaces_its_starter_with_a_better_model(lab_dir, monkeypatch)
 def test_the_demo_upgrade_is_cut_to_serve_within_five_minutes_on_this_machine(lab_dir, monkeypatch):
     """Fewer epochs where the preset's take longer, from the Train page's
     estimate; none decided while that estimate waits for its probe."""
-    from model.lab import models, pace
+    from model.lab import pace
 
     strong = PRESETS["strong-cnn"]
 
     def estimate(config, root=None, kept=None):  # 20 s of start-up and build, then 80 s an epoch
         return 20.0 + 80.0 * config.epochs, "probe"
 
-    monkeypatch.setattr(models, "training_estimate", estimate)
+    monkeypatch.setattr(pace, "training_estimate", estimate)
     assert jobs.upgrade_config("strong-cnn") == dataclasses.replace(strong, epochs=3)  # (300 - 20) // 80
-    monkeypatch.setattr(models, "training_estimate", lambda config, root=None, kept=None: (10.0 * config.epochs, "probe"))
+    monkeypatch.setattr(pace, "training_estimate", lambda config, root=None, kept=None: (10.0 * config.epochs, "probe"))
     assert jobs.upgrade_config("strong-cnn") == strong  # fast enough: the preset as it is
-    monkeypatch.setattr(models, "training_estimate", lambda config, root=None, kept=None: (1e4 * config.epochs, "probe"))
+    monkeypatch.setattr(pace, "training_estimate", lambda config, root=None, kept=None: (1e4 * config.epochs, "probe"))
     assert jobs.upgrade_config("strong-cnn").epochs == jobs.MIN_UPGRADE_EPOCHS  # never fewer
     assert jobs.upgrade_config("strong-cnn:7").epochs == 7  # the owner's epochs stand
-    monkeypatch.setattr(models, "training_estimate", lambda config, root=None, kept=None: (1e4, "guess"))
+    monkeypatch.setattr(pace, "training_estimate", lambda config, root=None, kept=None: (1e4, "guess"))
     monkeypatch.setattr(pace, "measure", lambda config, root=None, then=None: True)
     assert jobs.upgrade_config("strong-cnn") is None  # its pace is being measured: decided later
 

@@ -266,7 +266,7 @@ def test_an_empty_lab_trains_its_starter_model_by_itself(lab_dir, monkeypatch):
 
     monkeypatch.setenv("MNIST_LAB_WARMUP", "1")
     monkeypatch.setattr(jobs, "WARMUP_PRESET", "quick")
-    monkeypatch.setitem(jobs.PRESETS, "quick", TrainConfig(epochs=1, batch_size=256, learning_rate=0.1))
+    monkeypatch.setitem(PRESETS, "quick", TrainConfig(epochs=1, batch_size=256, learning_rate=0.1))
     at = open_page("draw")
     assert "Getting ready" in texts(at)
     wait(at, lambda at: "Draw a digit" in texts(at))

@@ -80,7 +80,7 @@ UPGRADE_PRESET = "strong-cnn"
 UPGRADE_SESSION = "server-upgrade"
 # It serves within 5 minutes on any machine: fewer epochs where the preset's take longer (strong-cnn's
 # 10 epochs took 657 s on this AMD EPYC without bfloat16, so 4 here; 16 took 366 s with bfloat16, so
-# 13 there). strong-cnn at 4 epochs: 99.55% on MNIST, and MNIST's test writers drawn on a canvas read
+# about 12 there). strong-cnn at 4 epochs: 99.55% on MNIST, and MNIST's test writers drawn on a canvas read
 # at 99.50%, against the starter's 98.80% (bench/RESULTS.md).
 UPGRADE_WITHIN_S = 5 * 60.0
 MIN_UPGRADE_EPOCHS = 3
@@ -294,17 +294,17 @@ def upgrade_config(preset: str, root: Path | None = None) -> TrainConfig | None:
     on this machine (a one-cycle recipe is complete at any length; at least
     ``MIN_UPGRADE_EPOCHS``), from the Train page's estimate. None while that
     estimate waits for its probe of the network's pace (``model.lab.pace``)."""
-    from model.lab import models, pace
+    from model.lab import pace
 
     config = preset_config(preset)
     if ":" in preset:
         return config
-    seconds, basis = models.training_estimate(config, root, kept=False)
+    seconds, basis = pace.training_estimate(config, root, kept=False)
     if basis == "guess" and pace.measure(config, root, then=_upgrade_after_probe):
         return None
     if seconds <= UPGRADE_WITHIN_S or config.epochs <= MIN_UPGRADE_EPOCHS:
         return config
-    one = models.training_estimate(dataclasses.replace(config, epochs=1), root, kept=False)[0]
+    one = pace.training_estimate(dataclasses.replace(config, epochs=1), root, kept=False)[0]
     per_epoch = (seconds - one) / (config.epochs - 1)
     epochs = int((UPGRADE_WITHIN_S - (one - per_epoch)) // per_epoch) if per_epoch > 0 else config.epochs
     return dataclasses.replace(config, epochs=max(MIN_UPGRADE_EPOCHS, min(config.epochs, epochs)))
@@ -471,12 +471,6 @@ def running_keys(root: Path | None = None) -> set[str]:
         rows = conn.execute(sa.select(db.jobs.c.key).where(db.jobs.c.kind == "train",
                                                            db.jobs.c.status.in_(db.ACTIVE)))
         return {r.key for r in rows}
-
-
-def any_running(root: Path | None = None) -> bool:
-    """Is a job (a training or a search) running now?"""
-    with db.connect(root) as conn:
-        return conn.execute(sa.select(db.jobs.c.id).where(db.jobs.c.status == "running").limit(1)).first() is not None
 
 
 def keep_within_quota(root: Path | None = None, limits: Limits | None = None) -> list[str]:

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.lab import jobs, pace, store
+from model.lab import jobs, store
 from model.lab.champion import Settled, accuracy, is_better, settle  # noqa: F401 (the pages' names for them)
+from model.lab.pace import job_timings, training_estimate
+from model.lab.runs import is_kept  # noqa: F401 (the pages' name for it)
 from model.training.config import ConfigError, TrainConfig
-from model.training.estimate import estimate_basis, expected_wait
 
 
 @dataclass(frozen=True)
@@ -106,39 +107,6 @@ def delete(key: str, root: Path | None = None, session: str | None = None, demo:
 # --- what a training costs here ---------------------------------------------------
 
 
-def job_timings(root: Path | None = None, limit: int = 200) -> list[tuple[TrainConfig, float, float]]:
-    """This machine's finished trainings that ran (not reused): ``(config,
-    seconds from the Train button to the result, seconds of training)``.
-    A job queued behind others counts from when it started, plus the runner's
-    pick-up (at most 2 s)."""
-    out = []
-    for job in jobs.list_jobs(root=root, limit=limit):
-        result = job.result or {}
-        if job.kind != "train" or job.status != "done" or result.get("cached") or not result.get("train_seconds"):
-            continue
-        if job.started_at is None or job.finished_at is None:
-            continue
-        try:
-            config = TrainConfig.from_dict(job.params["config"])
-        except (KeyError, TypeError, ValueError, ConfigError):
-            continue
-        if result.get("metrics") is None:
-            continue
-        waited = job.finished_at - job.started_at + min(2.0, max(0.0, job.started_at - job.created_at))
-        out.append((config, waited, float(result["train_seconds"])))
-    return out
-
-
-def is_kept(config: TrainConfig, root: Path | None = None) -> bool:
-    """Were these settings trained before (a Train click reuses the run at once)?"""
-    from model.lab.runs import run_key
-
-    try:
-        return store.load_run_meta(run_key(config, root), root) is not None
-    except ConfigError:  # drawings asked for and none saved: nothing kept, nothing to train yet
-        return False
-
-
 def busy() -> tuple[float, int] | None:
     """``(load average, cores)`` when other work keeps this machine busy (a
     one-minute load above its cores), else None. Jobs run at the lowest
@@ -156,19 +124,6 @@ def estimate_wait(config: TrainConfig, root: Path | None = None, kept: bool | No
     """Seconds from the Train button to the result for ``config`` on this
     machine (``kept``: whether it was trained before; found out when None)."""
     return training_estimate(config, root, kept)[0]
-
-
-def training_estimate(config: TrainConfig, root: Path | None = None,
-                      kept: bool | None = None) -> tuple[float, str]:
-    """``estimate_wait`` and what it stands on (``estimate_basis``): "history"
-    (kept runs like it), "probe" (its own steps, measured: ``model.lab.pace``)
-    or "guess" (a first guess: no network of its kind and size trained or
-    probed here yet), from one read of the kept runs."""
-    if kept is None:
-        kept = is_kept(config, root)
-    runs, probes = store.list_runs(root), pace.probes(root)
-    return (expected_wait(config, runs, job_timings(root), kept=kept, probes=probes),
-            estimate_basis(config, runs, probes))
 
 
 def estimate_search(space, trials: int, epochs: int, subset: int, validation: float = 0.1,

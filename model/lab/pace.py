@@ -1,4 +1,5 @@
-"""The lab's measured paces: step times of networks probed on this machine.
+"""What a training costs on this machine: the networks' measured paces, and
+the estimate the pages show (``training_estimate``).
 
 When a visitor sets up a network unlike every run kept here, the Train page's
 estimate would extrapolate another network's pace (up to 2x off); it asks for
@@ -9,6 +10,7 @@ process of its own by a background thread, one at a time, and kept in
     from model.lab import pace
     pace.measure(config)        # True while a probe runs (its own started if needed)
     pace.probes()               # {pace_key: seconds a step}, for expected_wait
+    pace.training_estimate(config)   # (seconds from the Train button to the result, its basis)
 
 ``MNIST_LAB_PROBE=0`` turns probing off (the estimate stays a first guess).
 """
@@ -24,11 +26,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from model.files import read_json, write_json
-from model.lab import store
+from model.lab import db, store
+from model.lab.runs import is_kept
 from model.logs import first_line
-from model.training.config import TrainConfig
-from model.training.estimate import pace_key
+from model.training.config import ConfigError, TrainConfig
+from model.training.estimate import estimate_basis, expected_wait, pace_key
 
 log = logging.getLogger("mnist_lab")
 
@@ -88,10 +93,10 @@ def measure(config: TrainConfig, root: Path | None = None, then: Callable[[Path]
 def _training(folder: Path) -> bool:
     """Is a job running here? A probe then waits: beside a training it would
     take memory the demo may not have (2.7 GB on Community Cloud), and CPU."""
-    from model.lab import db, jobs
-
     try:
-        return jobs.any_running(folder)
+        with db.connect(folder) as conn:
+            return conn.execute(sa.select(db.jobs.c.id).where(db.jobs.c.status == "running").limit(1)).first() \
+                is not None
     except db.DatabaseUnavailable:
         return False
 
@@ -128,3 +133,45 @@ def run_probe(config: TrainConfig) -> float:
         raise ValueError(first_line(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
                                     f"exit status {done.returncode}"))
     return float(json.loads(done.stdout.strip().splitlines()[-1])["step_seconds"])
+
+
+# --- what a training costs here: the estimate the pages show --------------------------
+
+
+def job_timings(root: Path | None = None, limit: int = 200) -> list[tuple[TrainConfig, float, float]]:
+    """This machine's finished trainings that ran (not reused): ``(config,
+    seconds from the Train button to the result, seconds of training)``.
+    A job queued behind others counts from when it started, plus the runner's
+    pick-up (at most 2 s)."""
+    with db.connect(root) as conn:
+        done = conn.execute(sa.select(db.jobs).where(db.jobs.c.kind == "train", db.jobs.c.status == "done")
+                            .order_by(db.jobs.c.id.desc()).limit(limit)).all()
+    out = []
+    for job in done:
+        result = job.result or {}
+        if result.get("cached") or not result.get("train_seconds"):
+            continue
+        if job.started_at is None or job.finished_at is None:
+            continue
+        try:
+            config = TrainConfig.from_dict(job.params["config"])
+        except (KeyError, TypeError, ValueError, ConfigError):
+            continue
+        if result.get("metrics") is None:
+            continue
+        waited = job.finished_at - job.started_at + min(2.0, max(0.0, job.started_at - job.created_at))
+        out.append((config, waited, float(result["train_seconds"])))
+    return out
+
+
+def training_estimate(config: TrainConfig, root: Path | None = None,
+                      kept: bool | None = None) -> tuple[float, str]:
+    """``estimate_wait`` and what it stands on (``estimate_basis``): "history"
+    (kept runs like it), "probe" (its own steps, measured: ``measure``)
+    or "guess" (a first guess: no network of its kind and size trained or
+    probed here yet), from one read of the kept runs."""
+    if kept is None:
+        kept = is_kept(config, root)
+    runs, measured = store.list_runs(root), probes(root)
+    return (expected_wait(config, runs, job_timings(root), kept=kept, probes=measured),
+            estimate_basis(config, runs, measured))

@@ -64,6 +64,14 @@ def run_key(config: TrainConfig, root: Path | None = None) -> str:
     return config.key(drawings=used.digest() if used is not None else "")
 
 
+def is_kept(config: TrainConfig, root: Path | None = None) -> bool:
+    """Were these settings trained before (a Train click reuses the run at once)?"""
+    try:
+        return store.load_run_meta(run_key(config, root), root) is not None
+    except ConfigError:  # drawings asked for and none saved: nothing kept, nothing to train yet
+        return False
+
+
 def starting_model(config: TrainConfig, root: Path | None = None):
     """The kept model that ``config`` fine-tunes (``start_from``), or None;
     ConfigError when that run is not kept here."""
