@@ -64,11 +64,16 @@ def drawings_admin() -> bool:
     return not demo_mode()
 
 
+def switched_off(variable: str) -> bool:
+    """Does the environment variable turn its feature off ("0", "false", "no", "off")?"""
+    return os.environ.get(variable, "").strip().lower() in ("0", "false", "no", "off")
+
+
 def auto_warmup() -> bool:
     """Train a starter model by itself when the app has none (default on;
     ``MNIST_LAB_WARMUP=0`` turns it off, e.g. for tests; a preset's name
     chooses it: ``model.lab.jobs.starter_preset``)."""
-    return os.environ.get("MNIST_LAB_WARMUP", "1").strip().lower() not in ("0", "false", "no", "off")
+    return not switched_off("MNIST_LAB_WARMUP")
 
 
 def current_limits() -> Limits:

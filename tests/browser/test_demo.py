@@ -54,7 +54,12 @@ STARTER = PRESETS[STARTER_PRESET].describe()
 # Long enough to leave and come back, or to queue behind: the server paces each epoch to at
 # least PACE_S seconds (model.training.callbacks.Pace), so it takes 30 s or more on any machine and
 # little CPU (5 epochs is the demo's cap). A slower pace asked for the whole suite applies here too.
-PACE_S = str(max(6.0, float(os.environ.get("MNIST_LAB_MIN_EPOCH_S") or 0)))
+def at_least(seconds: float) -> str:
+    """An epoch's pace for a test server: ``seconds``, or the slower pace asked for the whole suite."""
+    return str(max(seconds, float(os.environ.get("MNIST_LAB_MIN_EPOCH_S") or 0)))
+
+
+PACE_S = at_least(6.0)
 LONG = TrainConfig(epochs=5, batch_size=256)
 SHORT = TrainConfig(epochs=1, batch_size=128)
 
@@ -199,7 +204,7 @@ def test_a_second_training_waits_in_the_queue_with_its_position(visitor, demo, s
 # (MNIST_LAB_UPGRADE takes "NAME:EPOCHS"; the real demo upgrades to strong-cnn). Paced at
 # UPGRADE_PACE_S an epoch, it trains 30 s or more on any machine: the test sees the starter serve first.
 UPGRADE = "classic:10"
-UPGRADE_PACE_S = str(max(3.0, float(os.environ.get("MNIST_LAB_MIN_EPOCH_S") or 0)))
+UPGRADE_PACE_S = at_least(3.0)
 
 
 @pytest.fixture(scope="module")
