@@ -4,8 +4,10 @@
 
 The landing page imports no TensorFlow, so it is ready in about a second;
 the pages load it when they need it. Every run starts this server's job
-runner (background trainings) and, when the app has no model at all, the
-training of its starter model, so the first visitor can draw within a minute.
+runner (background trainings) and, when the app has no model at all, makes
+the starter model that ships with it current (``model.lab.starter``; or trains
+the preset its owner names in ``MNIST_LAB_WARMUP``), so the first visitor draws
+as soon as the page is there.
 Neither may stop a page: with the lab's database down, every page still
 renders (``app_pages.guard.database_optional``) and says what is unavailable.
 """
@@ -74,8 +76,8 @@ keep_keras_state_between_reruns()
 with database_optional("Background jobs"):  # drawing needs no database: the pages go on without it
     jobs.ensure_runner()
     if auto_warmup() and store.default_model() is None:
-        jobs.ensure_warmup()
-    elif auto_warmup() and current_limits().demo:
+        jobs.ensure_warmup()  # the shipped starter serves from this very run (or one trains)
+    if auto_warmup() and current_limits().demo:  # in the same run: a lone visitor drawing reruns no page
         jobs.ensure_upgrade()  # the starter serves: a stronger model trains in the background, once
         jobs.ensure_retraining()  # and, after enough corrections, a challenger learns from them
 keep_choices()

@@ -124,18 +124,20 @@ def use_model(key: str, demo: bool) -> None:
 
 
 def getting_ready() -> None:
-    """No model at all: the starter model is trained once, in the background,
-    for everyone; this shows its progress, then the page reruns with it."""
+    """No model at all: the shipped starter model serves at once, or the one
+    the owner named is trained once, in the background, for everyone; this
+    shows its progress, then the page reruns with it."""
     if not auto_warmup() and not st.session_state.get("warmup_requested"):
         st.info("No model yet: train one on the Train page, or the starter model right here.",
                 icon=":material/info:")
-        if st.button(f"Train the starter model ({jobs.starter_preset()}, about half a minute)", type="primary",
-                     key="train_default"):
+        label = (f"Train the starter model ({jobs.starter_preset()}, about half a minute)" if jobs.trains_its_starter()
+                 else f"Use the starter model ({jobs.starter_preset()}, trained by this lab's recipe, ships with it)")
+        if st.button(label, type="primary", key="train_default"):
             st.session_state.warmup_requested = True
             st.rerun()
         return
     job = jobs.ensure_warmup(retry=st.session_state.pop("warmup_retry", False))
-    if job is None:  # made at once from a kept run
+    if job is None:  # made at once: the shipped starter, or a kept run
         st.rerun()
     jobs.ensure_runner()
     if job.status == "failed":

@@ -53,6 +53,7 @@ GLYPHS = {
 }
 SCORE_PER_DIGIT = 50
 WARP = 0.06  # each drawing's shape bent by a smooth random displacement of 6% of its height
+SESSIONS = 20
 
 
 def parse_variants(text: str) -> list[tuple[int, float]]:
@@ -89,6 +90,9 @@ def main() -> None:
                         help=f"drawings weight of every training (default {DRAWINGS_WEIGHT}, the lab's)")
     parser.add_argument("--warp", type=float, default=WARP, help=f"how much the shapes vary (default {WARP})")
     parser.add_argument("--runs", type=Path, default=None, help="a work folder whose kept base runs to reuse")
+    parser.add_argument("--sessions", type=int, default=SESSIONS,
+                        help=f"visitor sessions the drawings come from (default {SESSIONS}; each trains at most "
+                             "model.lab.drawings.TRAIN_PER_SESSION)")
     args = parser.parse_args()
     bases, scratch = args.bases.split(","), [p for p in args.scratch.split(",") if p]
     counts, variants = [int(n) for n in args.counts.split(",")], parse_variants(args.variants)
@@ -135,7 +139,8 @@ def main() -> None:
                          "-"])
         saved = 0
         for n in counts:
-            drawings.save_many([drawings.make_row(canvas_to_mnist(c), int(y), canvas=c, session=f"visitor-{i % 20}")
+            drawings.save_many([drawings.make_row(canvas_to_mnist(c), int(y), canvas=c,
+                                                  session=f"visitor-{i % args.sessions}")
                                 for i, (c, y) in enumerate(zip(canvases[saved:n], labels[saved:n]), start=saved)],
                                root)
             saved = n

@@ -100,15 +100,21 @@ def default_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def starter_run(tmp_path_factory):
-    """The app's starter model (``jobs.WARMUP_PRESET``: fast-cnn) trained once
-    on the full data with the app's own recipe, kept (not made current) in a
-    work folder of its own, ``starter_run.path.parents[2]``."""
-    from model.lab.jobs import WARMUP_PRESET
-    from model.lab.runs import train
-    from model.training.config import PRESETS
+    """The app's starter model: the run shipped with the repository
+    (``model.lab.starter``: fast-cnn, trained by the lab's own recipe), kept
+    (not made current) in a work folder of its own, ``starter_run.path.parents[2]``."""
+    import keras
 
-    return made_once(tmp_path_factory, "starter_lab",
-                     lambda root: train(PRESETS[WARMUP_PRESET], root=root, make_current=False))
+    from model.lab import starter, store
+    from model.lab.runs import TrainResult
+
+    def seeded(root):
+        key = starter.seed(root)
+        assert key is not None, "no shipped starter: python -m model.lab.starter --rebuild"
+        model = keras.models.load_model(store.run_dir(key, root) / "model.keras", compile=False)
+        return TrainResult(model, store.load_run_meta(key, root), store.run_model_path(key, root), cached=True)
+
+    return made_once(tmp_path_factory, "starter_lab", seeded)
 
 
 @pytest.fixture

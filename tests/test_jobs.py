@@ -102,7 +102,7 @@ def test_the_demo_replaces_its_starter_with_a_better_model(lab_dir, monkeypatch)
 
     monkeypatch.setitem(PRESETS, "test-starter", QUICK)
     monkeypatch.setitem(PRESETS, "test-upgrade", upgrade)
-    monkeypatch.setattr(jobs, "WARMUP_PRESET", "test-starter")
+    monkeypatch.setenv("MNIST_LAB_WARMUP", "test-starter")  # the owner names the starter
     monkeypatch.setattr(jobs, "_upgrade_seen", set())
     monkeypatch.setenv("MNIST_LAB_UPGRADE", "test-upgrade")
     assert jobs.ensure_upgrade(lab_dir) is None  # no model yet: the warm-up's turn
@@ -159,7 +159,7 @@ def test_the_demo_upgrade_waits_for_its_probe_then_starts_by_itself(lab_dir, mon
 
     monkeypatch.setitem(PRESETS, "test-starter", QUICK)
     monkeypatch.setitem(PRESETS, "test-upgrade", dataclasses.replace(PRESETS["fast-cnn"], epochs=1))
-    monkeypatch.setattr(jobs, "WARMUP_PRESET", "test-starter")
+    monkeypatch.setenv("MNIST_LAB_WARMUP", "test-starter")  # the owner names the starter
     monkeypatch.setattr(jobs, "_upgrade_seen", set())
     monkeypatch.setattr(jobs, "ensure_runner", lambda root=None, workers=None: started.append(root))
     monkeypatch.setattr(pace, "run_probe", held)

@@ -18,6 +18,7 @@ from conftest import ROOT, drawn_digit
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from model.lab import store
 from model.training.config import PRESETS
 
 TIMEOUT = 600  # s: a hang guard; training the default model takes 10 to 40 s on two cores, more when paced
@@ -76,7 +77,7 @@ def test_home_without_model(lab_dir):
 def test_pages_without_model_offer_training(lab_dir, page):
     at = open_page(page)
     assert "No model yet" in texts(at)
-    assert at.button(key="train_default").label.startswith("Train the starter model")
+    assert at.button(key="train_default").label.startswith("Use the starter model (fast-cnn")
 
 
 def test_train_page_shows_the_classic_recipe(lab_dir):
@@ -241,31 +242,57 @@ def test_corrupt_model_file_offers_retraining(lab_with_model):
         assert "train a new one on the Train page" in texts(at)
 
 
-def test_no_model_training_from_the_draw_page(lab_dir, default_run, monkeypatch):
-    """The offer on an empty lab trains the starter model; with the registry of
-    an earlier identical run in place it is reused at once, so this stays fast
-    (the classic recipe stands in for the starter preset)."""
-    import shutil
+def test_no_model_the_draw_page_offers_the_shipped_starter(lab_dir):
+    """The offer on an empty lab (warm-up off) makes the starter model that
+    ships with the app current at once: no training, no job."""
+    from model.lab import jobs, starter
 
-    from model.lab import jobs
-
-    monkeypatch.setattr(jobs, "WARMUP_PRESET", "classic")
-    shutil.copytree(default_run.path.parent / "models", lab_dir / "models")
     at = open_page("draw")
     at.button(key="train_default").click().run()
     assert not at.exception, at.exception
-    assert (lab_dir / "mnist_model.h5").exists()
+    assert store.current_run(lab_dir).key == starter.shipped_key()
     assert "Draw a digit" in texts(at)
+    assert jobs.list_jobs() == []
 
 
-def test_an_empty_lab_trains_its_starter_model_by_itself(lab_dir, monkeypatch):
-    """No model and no button pressed: the Draw page says it is getting ready,
-    a background job trains the starter preset once, then the canvas is there."""
+def test_an_empty_lab_serves_its_shipped_starter_at_once(lab_dir, monkeypatch):
+    """Warm-up on and no model: the first page run makes the shipped starter
+    current; the Draw page shows the canvas on that first run, nothing trains."""
+    from model.lab import jobs, starter
+
+    monkeypatch.setenv("MNIST_LAB_WARMUP", "1")
+    at = open_page("draw")
+    assert not at.exception, at.exception
+    assert "Getting ready" not in texts(at) and "Draw a digit" in texts(at)
+    assert store.current_run(lab_dir).key == starter.shipped_key()
+    assert jobs.list_jobs() == []
+
+
+def test_a_fresh_demo_starts_its_stronger_model_on_the_first_visit(lab_dir, monkeypatch):
+    """The shipped starter serves from the first page run, and that same run
+    queues the stronger model: a lone visitor then draws in the canvas's
+    fragment, which reruns no page that could start it later."""
+    from model.lab import jobs, starter
+
+    monkeypatch.setenv("MNIST_LAB_DEMO", "1")
+    monkeypatch.setenv("MNIST_LAB_WARMUP", "1")
+    monkeypatch.setenv("MNIST_LAB_UPGRADE", "classic:1")
+    monkeypatch.setattr(jobs, "_upgrade_seen", set())
+    monkeypatch.setattr(jobs, "ensure_runner", lambda root=None, workers=None: None)  # queued, not run here
+    at = app().run()
+    assert not at.exception, at.exception
+    assert store.current_run(lab_dir).key == starter.shipped_key()
+    [job] = jobs.list_jobs(session=jobs.UPGRADE_SESSION)
+    assert job.status == "queued" and job.params["make_current"] == "if_better"
+
+
+def test_an_empty_lab_trains_the_starter_its_owner_names(lab_dir, monkeypatch):
+    """``MNIST_LAB_WARMUP`` names a preset: the Draw page says it is getting
+    ready, a background job trains that preset once, then the canvas is there."""
     from model.lab import jobs
     from model.training.config import TrainConfig
 
-    monkeypatch.setenv("MNIST_LAB_WARMUP", "1")
-    monkeypatch.setattr(jobs, "WARMUP_PRESET", "quick")
+    monkeypatch.setenv("MNIST_LAB_WARMUP", "quick")
     monkeypatch.setitem(PRESETS, "quick", TrainConfig(epochs=1, batch_size=256, learning_rate=0.1))
     at = open_page("draw")
     assert "Getting ready" in texts(at)

@@ -53,7 +53,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from model.files import DiskFull, disk_full, disk_full_message
-from model.lab import champion, db, store
+from model.lab import champion, db, starter, store
 from model.lab.limits import LOCAL, Limits, current_limits
 from model.logs import first_line
 from model.training.config import ConfigError, TrainConfig, preset_config
@@ -71,7 +71,10 @@ FINISH_PATIENCE_S = 120.0  # a job's process retries writing its ending this lon
 EX_TEMPFAIL = 75  # a job's exit status: it ended, but the database could not be told
 TRAINING_NEED_BYTES = 100 * 2**20  # room a training's run needs when the model's size is unknown
 IDLE_S = 60.0  # a runner with nothing to do for this long ends; the next page run starts another
-WARMUP_PRESET = "fast-cnn"  # trains in ~8 s (bfloat16; ~20 s in float32) and reads drawn digits far better than the MLP (bench/presets.py)
+# The starter: the shipped fast-cnn run (model.lab.starter), served at once; trained here only
+# when the checkout has none or the owner names a preset (MNIST_LAB_WARMUP). fast-cnn trains in
+# ~8 s (bfloat16; ~25 s in float32) and reads drawn digits far better than the MLP (bench/presets.py).
+WARMUP_PRESET = starter.PRESET
 WARMUP_SESSION = "server"
 # The demo's stronger model, trained once in the background after the starter: the preset
 # that reads real handwriting best (bench/RESULTS.md, "Reading handwriting through the Draw
@@ -260,11 +263,26 @@ def starter_preset() -> str:
     return _preset_named("MNIST_LAB_WARMUP") or WARMUP_PRESET
 
 
+def trains_its_starter() -> bool:
+    """Does this lab train its starter (the owner named a preset in
+    ``MNIST_LAB_WARMUP``) rather than serve the shipped one (``model.lab.starter``)?"""
+    return _preset_named("MNIST_LAB_WARMUP") is not None or starter.shipped_key() is None
+
+
+def starter_key() -> str:
+    """The kept run that is this lab's starter: the shipped one, or the one it trains."""
+    return (None if trains_its_starter() else starter.shipped_key()) or preset_config(starter_preset()).key()
+
+
 def ensure_warmup(root: Path | None = None, retry: bool = False) -> Job | None:
-    """With no model at all, train a draw-ready one (``starter_preset()``) once,
-    in the background, and make it the current model; returns that job, or
-    None when there is a model (or one was made at once from a kept run)."""
+    """With no model at all, make a draw-ready one current: the shipped starter
+    at once (``model.lab.starter``), or, when the owner named a preset in
+    ``MNIST_LAB_WARMUP``, that preset trained once in the background. Returns
+    that job, or None when there is a model (or one was made at once)."""
     if store.current_run(root) is not None:
+        return None
+    if not trains_its_starter() and starter.seed(root) is not None:
+        store.make_current(starter.shipped_key(), root)
         return None
     preset = starter_preset()
     config = preset_config(preset)
@@ -329,7 +347,7 @@ def ensure_upgrade(root: Path | None = None) -> Job | None:
     if preset is None or folder in _upgrade_seen or store.pinned_model() is not None:
         return None
     current = store.current_run(root)
-    if current is None or current.key != preset_config(starter_preset()).key():
+    if current is None or current.key != starter_key():
         return None  # no model yet, or no longer the starter
     job = next(iter(list_jobs(root=root, session=UPGRADE_SESSION)[:1]), None)
     if job is not None and not job.active:  # it ended (and was settled then): never again

@@ -122,18 +122,25 @@ def save_run(model, meta: dict[str, Any], root: Path | None = None, folder: Path
         save_model(model, tmp / "model.h5")
         save_model(model, tmp / "model.keras")
         write_json(tmp / "meta.json", meta)
-        if (final / "meta.json").exists():  # kept meanwhile by another process: the same run by its key
-            shutil.rmtree(tmp, ignore_errors=True)
-            return final
-        if final.exists():  # an incomplete folder an older crash left
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        fsync(final.parent)
+        publish_run(tmp, final)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError) and not isinstance(exc, DiskFull) and disk_full(exc, final.parent):
             raise DiskFull(final.parent.resolve(), run_bytes(model)) from exc
         raise
+    return final
+
+
+def publish_run(tmp: Path, final: Path) -> Path:
+    """Rename the complete run folder ``tmp`` to ``final`` (``models/<key>``),
+    unless another process kept the same run meanwhile (then ``tmp`` goes)."""
+    if (final / "meta.json").exists():  # kept meanwhile by another process: the same run by its key
+        shutil.rmtree(tmp, ignore_errors=True)
+        return final
+    if final.exists():  # an incomplete folder an older crash left
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    fsync(final.parent)
     return final
 
 

@@ -1,7 +1,7 @@
 """Fixtures for the browser tests: one headless `streamlit run dashboard.py`
-per module on a free loopback port, over a work folder with no current model
-(empty, or holding the starter model's run, trained once a session), and Debian's
-Chromium driven by Playwright's sync API.
+per module on a free loopback port, over an empty work folder (its first visit
+serves the starter model that ships with the app), and Debian's Chromium
+driven by Playwright's sync API.
 
 This folder has an ``__init__.py`` on purpose: without it pytest imports this
 file as the top-level module ``conftest``, replacing ``tests/conftest.py`` in
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,22 +44,12 @@ def run_server(workdir: Path, log: Path, env: dict[str, str] | None = None) -> I
         yield srv
 
 
-@pytest.fixture(scope="session")
-def starter_lab(starter_run) -> Path:
-    """A work folder holding the starter model's kept run (tests/conftest.py):
-    a server over a copy makes it current at once on its first visit, as a
-    server does that trained it before, instead of training it again for
-    every module."""
-    return starter_run.path.parents[2]
-
-
 @pytest.fixture(scope="module")
-def server(starter_lab: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server per test module, over a work folder holding the starter
-    model's kept run and no current model (its first visit makes it current;
-    tests/browser/test_demo.py's server starts from nothing)."""
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server per test module, over an empty work folder: its first visit
+    makes the starter model that ships with the app current
+    (``model.lab.starter``), as on any fresh lab."""
     workdir = tmp_path_factory.mktemp("browser_lab")
-    shutil.copytree(starter_lab, workdir, symlinks=True, dirs_exist_ok=True)
     log = tmp_path_factory.mktemp("browser_server") / "streamlit.log"
     # Background trainings take at least 4 s an epoch, on any machine: a test
     # that watches a training's progress sees it running (model.training.callbacks.Pace).

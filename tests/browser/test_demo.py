@@ -3,7 +3,8 @@ demo server (MNIST_LAB_DEMO=1) where the first visitor draws without
 pressing Train; a training that outlives its visitor leaving the page; Cancel;
 two visitors, one training, the other keeping the demo model; and the queue.
 Then another fresh demo server, whose stronger model trains in the background
-and replaces the starter while a visitor draws.
+and replaces the starter while a visitor draws; and one as the demo ships,
+whose first visitor draws at once with the starter that comes with the app.
 
 Each browser context is one visitor (one Streamlit session). The tests run
 in file order on one server: the first needs its empty work folder.
@@ -43,12 +44,13 @@ from .ui import (  # noqa: E402
     report,
     settled,
     snap,
+    watch_console,
 )
 
 pytestmark = pytest.mark.browser
-# The starter this server trains by itself: the classic preset (MNIST_LAB_WARMUP names it), seconds
-# of CPU where the demo's own fast-cnn takes minutes on CI's two cores; this file tests the warm-up's
-# flow, and the browser tests' server serves the real starter (tests/browser/conftest.py).
+# The starter this server trains by itself: the classic preset (MNIST_LAB_WARMUP names it, as an
+# owner may), seconds of CPU; this file tests that warm-up's flow, and at its end a demo as it
+# ships, which serves the starter that comes with the app (model.lab.starter) at once.
 STARTER_PRESET = "classic"
 STARTER = PRESETS[STARTER_PRESET].describe()
 # Long enough to leave and come back, or to queue behind: the server paces each epoch to at
@@ -248,5 +250,44 @@ def test_a_fresh_demo_serves_its_starter_then_the_stronger_model_once_trained(br
         meta = store.current_run(server.workdir).meta
         starter = store.load_run_meta(PRESETS[STARTER_PRESET].key(), server.workdir)
         assert meta["metrics"]["test_accuracy"] > starter["metrics"]["test_accuracy"]
+    finally:
+        context.close()
+
+
+# --- a fresh demo as it ships: the starter model that comes with the repository serves at once ---
+
+
+@pytest.fixture(scope="module")
+def shipped_demo(tmp_path_factory) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp("shipped_lab")
+    log = tmp_path_factory.mktemp("shipped_server") / "streamlit.log"
+    # The demo's defaults, but no stronger model (its training is tested above, with a cheaper one).
+    with run_server(workdir, log, env={"MNIST_LAB_DEMO": "1", "MNIST_LAB_UPGRADE": "0"}) as srv:
+        yield srv
+
+
+def test_a_fresh_demo_serves_the_starter_it_ships_with_on_the_first_visit(browser, shipped_demo):
+    """Nothing trains before the first visitor draws: the page never says it
+    is getting ready, no job exists, and the shipped starter reads the 7."""
+    from model.lab import jobs, starter
+
+    server = shipped_demo
+    assert store.current_run(server.workdir) is None, "this test needs the server's empty work folder"
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = watch_console(context.new_page())
+        page.add_init_script("""new MutationObserver(() => {
+            if (document.body && document.body.innerText.includes('Getting ready')) window.__gettingReady = true;
+        }).observe(document, {subtree: true, childList: true, characterData: true});""")
+        open_page(page, server, "draw", "Draw")
+        expect(canvas(page)).to_be_visible(timeout=PAGE_TIMEOUT)
+        meta = starter.shipped_meta()
+        expect(page.get_by_text(f"Model: {meta['description']}")).to_be_visible()
+        draw(page, DIGITS["7"])
+        assert read_digit(page) == "7"
+        assert not page.evaluate("window.__gettingReady === true"), "the page waited for a starter to train"
+        assert store.current_run(server.workdir).key == meta["key"]
+        assert jobs.list_jobs(server.workdir) == []
+        assert_no_console_errors(page)
     finally:
         context.close()

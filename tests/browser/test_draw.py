@@ -27,9 +27,7 @@ if not os.environ.get("CI"):
     pytest.importorskip("playwright.sync_api", reason="Playwright is missing: pip install -r requirements-dev.txt")
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from model.lab import drawings, store  # noqa: E402
-from model.lab.jobs import WARMUP_PRESET  # noqa: E402
-from model.training.config import PRESETS  # noqa: E402
+from model.lab import drawings, starter, store  # noqa: E402
 
 from .conftest import DOCS, ROOT, VIEWPORT, Server, run_server  # noqa: E402
 from .ui import (  # noqa: E402
@@ -205,7 +203,7 @@ def test_a_save_that_fails_says_so_and_keeps_the_drawing(browser, server: Server
     lab = tmp_path / "lab"
     shutil.copytree(server.workdir, lab, symlinks=True, ignore=shutil.ignore_patterns("lab.db*", "*.lock"))
     if store.current_run(lab) is None:  # this test alone: no visit has made the starter current yet
-        store.make_current(PRESETS[WARMUP_PRESET].key(), lab)
+        store.make_current(starter.seed(lab), lab)
     env = {"MNIST_LAB_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none", "MNIST_LAB_WARMUP": "0",
            "MNIST_LAB_DEMO": demo}
     with run_server(lab, tmp_path / "streamlit.log", env=env) as down:
