@@ -8,6 +8,8 @@ epochs at a fraction of its learning rate; what ``jobs.submit_retraining`` runs)
     python -m bench.learning                          # fast-cnn, 100/200/400/600 drawings
     python -m bench.learning --bases fast-cnn,strong-cnn --runs /path/to/work   # reuse kept base runs
     python -m bench.learning --counts 600 --variants 1x0.1,2x0.2,3x0.3
+    python -m bench.learning --counts 600,6000 --sessions 300 --scratch ""   # more drawings, the cap not binding
+    python -m bench.learning --counts 600 --scratch "" --ceiling 20000      # and the network on the style alone
 
 The style is one no recipe here imitates: ``bench.drawings``' thin, narrow,
 left-leaning pen, with continental shapes (a 1 with a flag and a foot, a
@@ -78,6 +80,24 @@ def base_run(preset: str, root: Path, runs: Path | None):
     return result
 
 
+CEILING_EPOCHS = 8
+
+
+def ceiling(preset: str, n: int, warp: float, test_x: np.ndarray, test_labels: np.ndarray) -> float:
+    """The style read by the preset's network trained on ``n`` drawings of it
+    alone (another seed than the saved and the scored ones): an upper bound
+    of what drawings can teach that network, whatever the training's way."""
+    from model.data.preprocess import canvas_to_mnist
+    from model.serving.evaluate import evaluate
+    from model.training.fit import fit
+
+    canvases, labels = style_digits(-(-n // 10), seed=3, glyphs=GLYPHS, warp=warp)
+    x = np.stack([np.rint(canvas_to_mnist(c) * 255).astype(np.uint8) for c in canvases])
+    order = np.random.default_rng(0).permutation(len(labels))
+    model, _ = fit(dataclasses.replace(PRESETS[preset], epochs=CEILING_EPOCHS), (x[order], labels[order]))
+    return evaluate(model, test_x, test_labels).accuracy
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bases", default="fast-cnn", help="presets to start from (default fast-cnn)")
@@ -90,6 +110,11 @@ def main() -> None:
                         help=f"drawings weight of every training (default {DRAWINGS_WEIGHT}, the lab's)")
     parser.add_argument("--warp", type=float, default=WARP, help=f"how much the shapes vary (default {WARP})")
     parser.add_argument("--runs", type=Path, default=None, help="a work folder whose kept base runs to reuse")
+    parser.add_argument("--ceiling", type=int, default=0,
+                        help="also train each base's recipe on this many drawings of the style alone (no MNIST, "
+                             "no cap): how well the network can read the style at all")
+    parser.add_argument("--augment", default="",
+                        help="PLACEMENT,PEN: the fine-tunings' distortions (model.data.augment) instead of the recipe's")
     parser.add_argument("--sessions", type=int, default=SESSIONS,
                         help=f"visitor sessions the drawings come from (default {SESSIONS}; each trains at most "
                              "model.lab.drawings.TRAIN_PER_SESSION)")
@@ -150,10 +175,21 @@ def main() -> None:
                 for epochs, factor in variants:
                     config = dataclasses.replace(fine_tuning(PRESETS[preset], key, epochs, factor),
                                                  drawings_weight=args.weight)
-                    score(f"{preset} fine-tuned {epochs}x{factor:g}", n, config, held)
+                    extra = ""
+                    if args.augment:
+                        placement, pen = (float(v) for v in args.augment.split(","))
+                        config = dataclasses.replace(config, augment=placement, stroke_augment=pen)
+                        extra = f" aug {placement:g},{pen:g}"
+                    score(f"{preset} fine-tuned {epochs}x{factor:g}{extra}", n, config, held)
                 if preset in scratch:
                     score(f"{preset} from scratch", n, dataclasses.replace(PRESETS[preset],
                                                                           drawings_weight=args.weight), held)
+        for preset in bases if args.ceiling else ():
+            started = time.perf_counter()
+            style = ceiling(preset, args.ceiling, args.warp, test_x, test_labels)
+            rows.append([f"{preset} on the style alone ({CEILING_EPOCHS} epochs)", args.ceiling, f"{style:.2%}", "-",
+                         "-", f"{time.perf_counter() - started:.0f} s"])
+            print(f"{preset} trained on {args.ceiling} drawings of the style alone: style {style:.4f}", flush=True)
     print()
     print(table(["training", "drawings", f"style ({len(test_x)} new)", "held out", "MNIST test", "wall"], rows))
     footer()

@@ -94,6 +94,27 @@ def tap(page: Page, locator) -> None:
         locator.click()
 
 
+# What the canvas's component showed, for a failure's message: a tap that did nothing once on CI
+# (2026-12-05, phone) could not be reproduced; next time its state says why.
+STATE_JS = """() => {
+  const el = [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)
+      .map(r => r.querySelector('.draw')).find(Boolean);
+  if (!el) return 'no canvas component';
+  const chips = [...el.querySelectorAll('button.chip')].map(b => b.disabled ? 'x' : 'o').join('');
+  const status = el.querySelector('.status');
+  return JSON.stringify({...el.dataset, chips, status: status && status.dataset.kind,
+                         statusText: status && status.textContent, what: el.querySelector('.what').dataset});
+}"""
+
+
+def says(page: Page, text: str) -> None:
+    """The canvas's status line says ``text`` (else the component's state in the message)."""
+    try:
+        expect(page.locator(".draw .status")).to_contain_text(text)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\ncanvas state: {page.evaluate(STATE_JS)}") from None
+
+
 def test_a_seven_drawn_in_two_strokes_with_a_pause_is_read_seven_and_nothing_moves(screen: Page, screenshots):
     """Issue 23's canvas that jumped: a bar, a 1.2 s pause (the first reading
     arrives), then the diagonal where it belongs. Before and after the first
@@ -148,7 +169,7 @@ def test_the_chips_are_in_view_a_tap_saves_clears_and_undo_takes_it_back(screen:
     label = (int(read) + 3) % 10  # "Wrong? It's a ..."
     before = drawings.count(root=server.workdir)
     tap(page, page.locator(f".draw button.chip[data-digit='{label}']"))
-    expect(page.locator(".draw .status")).to_contain_text(f"Saved as {label}")
+    says(page, f"Saved as {label}")
     assert drawings.count(root=server.workdir) == before + 1
     assert drawings.count(digit=label, root=server.workdir) >= 1
     assert ink(page) == 0  # cleared for the next digit
@@ -156,13 +177,13 @@ def test_the_chips_are_in_view_a_tap_saves_clears_and_undo_takes_it_back(screen:
     expect(page.get_by_text("What the model sees (28x28)")).to_have_count(0)
 
     tap(page, page.locator(".draw button.undo-save"))
-    expect(page.locator(".draw .status")).to_contain_text("Taken back")
+    says(page, "Taken back")
     assert drawings.count(root=server.workdir) == before
     assert ink(page) > 0  # the drawing is back, to tap the right digit
     assert read_digit(page) == read
 
     tap(page, page.locator(".draw button.right"))  # "Right ✓": kept with the digit read
-    expect(page.locator(".draw .status")).to_contain_text(f"Saved as {read}")
+    says(page, f"Saved as {read}")
     assert drawings.count(root=server.workdir) == before + 1
     assert_no_console_errors(page)
 
