@@ -79,3 +79,15 @@ def test_an_owner_named_starter_is_trained_not_shipped(lab_dir, monkeypatch):
     assert jobs.trains_its_starter() and jobs.starter_key() == PRESETS["classic"].key()
     job = jobs.ensure_warmup(lab_dir)
     assert job is not None and job.key == PRESETS["classic"].key() and store.current_run(lab_dir) is None
+
+
+def test_a_starter_that_cannot_be_copied_is_trained_instead(lab_dir, monkeypatch):
+    """A full disk while copying: no traceback; the warm-up falls back to
+    training (whose job then says in one line what went wrong)."""
+    def full(root=None):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(starter, "seed", full)
+    job = jobs.ensure_warmup(lab_dir)
+    assert job is not None and job.key == PRESETS[jobs.WARMUP_PRESET].key()
+    assert store.current_run(lab_dir) is None

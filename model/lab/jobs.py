@@ -281,9 +281,14 @@ def ensure_warmup(root: Path | None = None, retry: bool = False) -> Job | None:
     that job, or None when there is a model (or one was made at once)."""
     if store.current_run(root) is not None:
         return None
-    if not trains_its_starter() and starter.seed(root) is not None:
-        store.make_current(starter.shipped_key(), root)
-        return None
+    if not trains_its_starter():
+        try:
+            key = starter.seed(root)
+            if key is not None:
+                store.make_current(key, root)
+                return None
+        except OSError as exc:  # a full or read-only disk: the training below says so in one line
+            log.warning("the shipped starter could not be kept: %s", exc)
     preset = starter_preset()
     config = preset_config(preset)
     if store.load_run_meta(config.key(), root) is not None:  # trained before: no job needed
