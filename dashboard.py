@@ -57,7 +57,10 @@ def show_default_model() -> None:
         a.metric(("Demo" if demo else "Current") + " model: test accuracy", f"{meta['metrics']['test_accuracy']:.2%}")
         b.metric("Test loss", f"{meta['metrics']['test_loss']:.4f}")
         c.metric("Trained in", f"{meta.get('train_seconds', 0):.1f} s")
-        st.caption(f"{meta.get('description', '')}" + ("" if demo else f" · saved as `{store.CURRENT_MODEL}`"))
+        st.caption(f"{meta.get('description', '')}"
+                   + (" · the starter that ships with the app (trained by its recipe on another machine)"
+                      if meta.get("shipped") else "")
+                   + ("" if demo else f" · saved as `{store.CURRENT_MODEL}`"))
 
 
 TRAIN = st.Page("app_pages/train.py", title="Train", icon=":material/model_training:")

@@ -110,6 +110,21 @@ def test_an_estimate_without_a_kept_network_of_its_size_says_it_is_a_first_guess
     assert first_of_its_size(strong, runs)  # strong-cnn from fast-cnn's pace (2.2x off)
 
 
+def test_the_shipped_starter_never_sets_this_machines_pace():
+    """Its train_seconds were measured on the machine that rebuilt it: kept
+    here, it neither makes an estimate "history" nor moves the machine's factor."""
+    from model.lab import starter
+
+    fast, mlp = PRESETS["fast-cnn"], TrainConfig()
+    shipped = {**starter.shipped_meta(), "train_seconds": 1e4}  # as if that machine were very slow
+    assert shipped["shipped"] is True
+    assert first_of_its_size(dataclasses.replace(fast, epochs=3), [shipped])
+    assert estimate_basis(dataclasses.replace(fast, epochs=3), [shipped]) == "guess"
+    mine = {"config": mlp.to_dict(), "train_seconds": 2.0 * predicted_seconds(mlp)}
+    assert machine_factor([shipped, mine]) == machine_factor([mine]) == pytest.approx(2.0)
+    assert expected_seconds(starter.recipe(), [shipped]) == 1e4  # the very run: reused at once, as any kept one
+
+
 def test_the_train_page_says_when_its_estimate_is_a_first_guess(lab_with_model):
     guess = "It is a first guess: no network of this kind and size was trained on this machine yet"
     at = open_page("train")

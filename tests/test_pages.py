@@ -261,7 +261,9 @@ def test_an_empty_lab_serves_its_shipped_starter_at_once(lab_dir, monkeypatch):
     from model.lab import jobs, starter
 
     monkeypatch.setenv("MNIST_LAB_WARMUP", "1")
-    at = open_page("draw")
+    at = app().run()
+    assert "the starter that ships with the app" in texts(at)  # the home page says where it comes from
+    at.switch_page("app_pages/draw.py").run()
     assert not at.exception, at.exception
     assert "Getting ready" not in texts(at) and "Draw a digit" in texts(at)
     assert store.current_run(lab_dir).key == starter.shipped_key()

@@ -94,12 +94,18 @@ def machine_factor(runs: Iterable[dict[str, Any]], fixed: float = 0.0, architect
     return _median(_ratios(runs, fixed, predicted_seconds), architecture, 0.2, 5.0, 1.0)
 
 
+def here(runs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs trained on this machine: not one shipped with the app
+    (``"shipped": true`` in its sidecar), whose time is another machine's."""
+    return [meta for meta in runs if not meta.get("shipped")]
+
+
 def _ratios(runs: Iterable[dict[str, Any]], fixed: float,
             expected: Callable[[TrainConfig], float | None]) -> dict[str, list[float]]:
     """Each complete kept run's training time (less ``fixed``) against
     ``expected(config)`` (None leaves the run out), by architecture."""
     ratios: dict[str, list[float]] = {}
-    for meta in runs:
+    for meta in here(runs):
         try:
             config = TrainConfig.from_dict(meta["config"])
             seconds = float(meta["train_seconds"])
@@ -128,7 +134,7 @@ def first_of_its_size(config: TrainConfig, runs: Iterable[dict[str, Any]] = ()) 
     (bench/RESULTS.md: strong-cnn from fast-cnn's pace 2.2x over; the first CNN
     after only MLPs 2.1x): the Train page says so, or probes it (``estimate_basis``)."""
     size = multiply_adds(config)
-    for meta in runs:
+    for meta in here(runs):
         try:
             kept = TrainConfig.from_dict(meta["config"])
         except (KeyError, TypeError, ValueError, ConfigError):

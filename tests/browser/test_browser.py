@@ -149,7 +149,7 @@ def test_train_page_trains_shows_progress_and_reuses(page: Page, server: Server,
     model_file = server.workdir / "mnist_model.h5"
     before = model_file.stat().st_mtime_ns if model_file.exists() else None
     page.get_by_role("button", name="Train", exact=True).click()
-    expect(page.locator('[data-testid="stProgress"]')).to_be_visible(timeout=PAGE_TIMEOUT)
+    expect(page.locator('[data-testid="stMain"] [data-testid="stProgress"]')).to_be_visible(timeout=PAGE_TIMEOUT)
     # What the click started shows where the eye is: in the viewport, without scrolling.
     expect(page.locator('[data-testid="stMain"] [data-testid="stProgress"]')).to_be_in_viewport()
     # The bar moves: two readings, the second higher than the first.
