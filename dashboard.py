@@ -78,11 +78,12 @@ if current_limits().demo:  # strangers see one line for any error, never a trace
 keep_keras_state_between_reruns()
 with database_optional("Background jobs"):  # drawing needs no database: the pages go on without it
     jobs.ensure_runner()
-    if auto_warmup() and store.default_model() is None:
-        jobs.ensure_warmup()  # the shipped starter serves from this very run (or one trains)
-    if auto_warmup() and current_limits().demo:  # in the same run: a lone visitor drawing reruns no page
-        jobs.ensure_upgrade()  # the starter serves: a stronger model trains in the background, once
-        jobs.ensure_retraining()  # and, after enough corrections, a challenger learns from them
+    if auto_warmup():
+        if store.default_model() is None:
+            jobs.ensure_warmup()  # the shipped starter serves from this very run (or one trains)
+        if current_limits().demo:  # in the same run: a lone visitor drawing reruns no page
+            jobs.ensure_upgrade()  # the starter serves: a stronger model trains in the background, once
+            jobs.ensure_retraining()  # and, after enough corrections, a challenger learns from them
 keep_choices()
 remember_visitor()
 with database_optional("Your jobs"):

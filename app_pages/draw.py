@@ -154,15 +154,12 @@ def sentence(exc: Exception) -> str:
 
 
 def server_reading(model, drawing: dict[str, Any]) -> dict[str, Any]:
-    """The server's reading of a settled drawing, for a canvas that reads on the server."""
-    from model.serving.predict import predict_proba
-
+    """The server's reading of a settled drawing (``canvas.server_reading``), or why there is none."""
     try:
         image = seen(drawing)
     except DrawingError as exc:
         return {"seq": drawing["seq"], "error": sentence(exc)}
-    probs = predict_proba(model, image)
-    return {"seq": drawing["seq"], "probs": [round(float(p), 6) for p in probs]}
+    return {"seq": drawing["seq"], "probs": canvas.server_reading(model, image)}
 
 
 def under_the_canvas(chosen: Chosen, drawing: dict[str, Any], server: dict[str, Any] | None) -> None:

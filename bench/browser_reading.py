@@ -103,24 +103,6 @@ class DrawPage:
         self.page.wait_for_timeout(300)
 
 
-def draw(page, strokes, move_ms: float) -> int:
-    """Draw the strokes with the mouse, one move every ``move_ms``; returns the number of moves."""
-    moves = 0
-    for stroke in strokes:
-        path = common.polyline(stroke)
-        page.mouse.move(*path[0])
-        page.mouse.down()
-        for x, y in path[1:]:
-            t = time.perf_counter()
-            page.mouse.move(x, y)
-            moves += 1
-            rest = move_ms / 1000 - (time.perf_counter() - t)
-            if rest > 0:
-                time.sleep(rest)
-        page.mouse.up()
-    return moves
-
-
 def measure(browser, server: common.Server, digits: int, move_ms: float, timeout_ms: float) -> dict:
     from model.data.strokes import CANVAS, digit_strokes
 
@@ -147,7 +129,7 @@ def measure(browser, server: common.Server, digits: int, move_ms: float, timeout
             return [[(box["x"] + x / CANVAS * box["width"], box["y"] + y / CANVAS * box["height"]) for x, y in s]
                     for s in digit_strokes(digit)]
 
-        draw(page, template(1), move_ms)  # warm-up: the page's first settle and rerun, JIT
+        common.draw(page, template(1), move_ms)  # warm-up: the page's first settle and rerun, JIT
         draw_page.settled(timeout_ms)
         draw_page.clear(timeout_ms)
         if draw_page.new:
@@ -165,7 +147,7 @@ def measure(browser, server: common.Server, digits: int, move_ms: float, timeout
             digit = i % 10
             shapes = template(digit)
             t, cpu = time.perf_counter(), server.cpu_seconds()
-            moves += draw(page, shapes, move_ms)
+            moves += common.draw(page, shapes, move_ms)
             strokes += len(shapes)
             t_up, cpu_up = time.perf_counter(), server.cpu_seconds()
             pen_cpu.append((cpu_up - cpu, t_up - t))  # while the pen moved

@@ -110,6 +110,24 @@ def polyline(stroke: Sequence[tuple[float, float]], step_px: float = 6.0) -> lis
     return out
 
 
+def draw(page, strokes, move_ms: float = 0.0) -> int:
+    """Draw the strokes with the mouse, one move every ``move_ms``; returns the number of moves."""
+    moves = 0
+    for stroke in strokes:
+        path = polyline(stroke)
+        page.mouse.move(*path[0])
+        page.mouse.down()
+        for x, y in path[1:]:
+            t = time.perf_counter()
+            page.mouse.move(x, y)
+            moves += 1
+            rest = move_ms / 1000 - (time.perf_counter() - t)
+            if rest > 0:
+                time.sleep(rest)
+        page.mouse.up()
+    return moves
+
+
 def table(header_row: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain fixed-width text table."""
     cells = [list(map(str, header_row))] + [[str(c) for c in r] for r in rows]

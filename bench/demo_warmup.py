@@ -51,12 +51,7 @@ def one_fresh_server(browser, timeout_ms: float, way: str = SHIPPED, upgrade: bo
             canvas = time.perf_counter() - t0
             page.wait_for_function(common.READY_TO_DRAW_JS, polling=100, timeout=timeout_ms)
             ready = time.perf_counter() - t0
-            for stroke in common.digit_strokes(page.locator(common.CANVAS).bounding_box(), 7):
-                page.mouse.move(*stroke[0])
-                page.mouse.down()
-                for x, y in common.polyline(stroke)[1:]:
-                    page.mouse.move(x, y)
-                page.mouse.up()
+            common.draw(page, common.digit_strokes(page.locator(common.CANVAS).bounding_box(), 7))
             read = page.locator(common.PREDICTION).inner_text()
             reading = time.perf_counter() - t0
             meta = store.current_meta(lab) or {}

@@ -38,6 +38,13 @@ from model.training.config import DRAWINGS_WEIGHT, PRESETS  # noqa: E402
 TEST_PER_DIGIT = 50
 
 
+def as_mnist(canvases) -> np.ndarray:
+    """The Draw path's 28x28 of each canvas, as uint8 images (MNIST's type)."""
+    from model.data.preprocess import canvas_to_mnist
+
+    return np.stack([np.rint(canvas_to_mnist(c) * 255).astype(np.uint8) for c in canvases])
+
+
 def style_digits(per_digit: int, seed: int, glyphs: dict | None = None,
                  warp: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Canvas images (RGBA) of the held-out style, and their digits; ``glyphs``
@@ -96,7 +103,7 @@ def main() -> None:
     load_mnist()
     canvases, labels = style_digits(args.per_digit, seed=1)
     test_canvases, test_labels = style_digits(TEST_PER_DIGIT, seed=2)
-    test_x = np.stack([np.rint(canvas_to_mnist(c) * 255).astype(np.uint8) for c in test_canvases])
+    test_x = as_mnist(test_canvases)
     rows, results = [], {}
     with temp_dir("drawings") as root:
         os.environ["MNIST_LAB_DIR"] = str(root)

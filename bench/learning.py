@@ -38,7 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from bench.common import footer, header, table, temp_dir, verdict  # noqa: E402
-from bench.drawings import style_digits  # noqa: E402
+from bench.drawings import as_mnist, style_digits  # noqa: E402
 from model.data.strokes import _arc  # noqa: E402
 from model.training.config import (DRAWINGS_WEIGHT, FINE_TUNE_EPOCHS, FINE_TUNE_LR_FACTOR, PRESETS,  # noqa: E402
                                    fine_tuning)
@@ -87,12 +87,11 @@ def ceiling(preset: str, n: int, warp: float, test_x: np.ndarray, test_labels: n
     """The style read by the preset's network trained on ``n`` drawings of it
     alone (another seed than the saved and the scored ones): an upper bound
     of what drawings can teach that network, whatever the training's way."""
-    from model.data.preprocess import canvas_to_mnist
     from model.serving.evaluate import evaluate
     from model.training.fit import fit
 
     canvases, labels = style_digits(-(-n // 10), seed=3, glyphs=GLYPHS, warp=warp)
-    x = np.stack([np.rint(canvas_to_mnist(c) * 255).astype(np.uint8) for c in canvases])
+    x = as_mnist(canvases)
     order = np.random.default_rng(0).permutation(len(labels))
     model, _ = fit(dataclasses.replace(PRESETS[preset], epochs=CEILING_EPOCHS), (x[order], labels[order]))
     return evaluate(model, test_x, test_labels).accuracy
@@ -138,7 +137,7 @@ def main() -> None:
     order = np.random.default_rng(0).permutation(len(labels))  # the first n saved are a mixed handful
     canvases, labels = canvases[order], labels[order]
     test_canvases, test_labels = style_digits(SCORE_PER_DIGIT, seed=2, glyphs=GLYPHS, warp=args.warp)
-    test_x = np.stack([np.rint(canvas_to_mnist(c) * 255).astype(np.uint8) for c in test_canvases])
+    test_x = as_mnist(test_canvases)
     rows, results = [], {}
 
     def score(name: str, n: int, config, held) -> None:

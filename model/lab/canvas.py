@@ -52,6 +52,14 @@ def read_png(url: Any) -> tuple[np.ndarray, np.ndarray]:
     return rgba, canvas_to_mnist(rgba)
 
 
+def server_reading(model, image: np.ndarray) -> list[float]:
+    """The server's reading of the 28x28 ``image``, for a canvas that reads on
+    the server: the ten probabilities, rounded for the canvas's message."""
+    from model.serving.predict import predict_proba
+
+    return [round(float(p), 6) for p in predict_proba(model, image)]
+
+
 def valid_probs(probs: Any) -> np.ndarray | None:
     """The browser's 10 probabilities, if they are that (else None: the server reads the drawing)."""
     if not isinstance(probs, list) or len(probs) != 10:

@@ -271,7 +271,7 @@ def trains_its_starter() -> bool:
 
 def starter_key() -> str:
     """The kept run that is this lab's starter: the shipped one, or the one it trains."""
-    return (None if trains_its_starter() else starter.shipped_key()) or preset_config(starter_preset()).key()
+    return preset_config(starter_preset()).key() if trains_its_starter() else starter.shipped_key()
 
 
 def ensure_warmup(root: Path | None = None, retry: bool = False) -> Job | None:

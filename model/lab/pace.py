@@ -78,15 +78,14 @@ def measure(config: TrainConfig, root: Path | None = None, then: Callable[[Path]
         return False
     folder, key = (root or store.workdir()).resolve(), pace_key(config)
     with _lock:
-        if folder in _running:
-            if then is not None:
-                _then.setdefault(folder, set()).add(then)
-            return True
-        if (folder, key) in _failed or key in probes(folder) or _training(folder):
+        waiting = folder in _running
+        if not waiting and ((folder, key) in _failed or key in probes(folder) or _training(folder)):
             return False
-        _running[folder] = key
         if then is not None:
             _then.setdefault(folder, set()).add(then)
+        if waiting:
+            return True
+        _running[folder] = key
     threading.Thread(target=_probe, args=(config, folder, key), daemon=True, name=f"probe-{key}").start()
     return True
 
@@ -152,13 +151,11 @@ def job_timings(root: Path | None = None, limit: int = 200) -> list[tuple[TrainC
         result = job.result or {}
         if result.get("cached") or not result.get("train_seconds"):
             continue
-        if job.started_at is None or job.finished_at is None:
+        if job.started_at is None or job.finished_at is None or result.get("metrics") is None:
             continue
         try:
             config = TrainConfig.from_dict(job.params["config"])
         except (KeyError, TypeError, ValueError, ConfigError):
-            continue
-        if result.get("metrics") is None:
             continue
         waited = job.finished_at - job.started_at + min(2.0, max(0.0, job.started_at - job.created_at))
         out.append((config, waited, float(result["train_seconds"])))
@@ -167,7 +164,7 @@ def job_timings(root: Path | None = None, limit: int = 200) -> list[tuple[TrainC
 
 def training_estimate(config: TrainConfig, root: Path | None = None,
                       kept: bool | None = None) -> tuple[float, str]:
-    """``estimate_wait`` and what it stands on (``estimate_basis``): "history"
+    """``expected_wait`` and what it stands on (``estimate_basis``): "history"
     (kept runs like it), "probe" (its own steps, measured: ``measure``)
     or "guess" (a first guess: no network of its kind and size trained or
     probed here yet), from one read of the kept runs."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import shutil
 import sys
 import tempfile
@@ -49,11 +50,19 @@ def recipe() -> TrainConfig:
 
 def shipped_meta() -> dict[str, Any] | None:
     """The shipped run's sidecar, or None when the checkout has none (or a broken one)."""
+    meta = _sidecar(SHIPPED)
+    return dict(meta) if meta is not None else None
+
+
+@functools.lru_cache(maxsize=4)
+def _sidecar(folder: Path) -> dict[str, Any] | None:
+    """Read once a process: the demo asks on every page run until its upgrade is decided
+    (``--rebuild`` writes the files from a process of its own)."""
     try:
-        meta = read_json(SHIPPED / "meta.json")
+        meta = read_json(folder / "meta.json")
     except (OSError, ValueError):
         return None
-    if not isinstance(meta, dict) or not all((SHIPPED / name).is_file() for name in FILES):
+    if not isinstance(meta, dict) or not all((folder / name).is_file() for name in FILES):
         return None
     return meta
 
