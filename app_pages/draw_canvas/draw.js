@@ -139,7 +139,10 @@ class DrawCanvas {
 
     this.strokes = [];          // [{width, points: [[x, y], ...]}], to redraw after Undo
     this.down = false;
-    this.seq = 0;               // changes with every change of the drawing
+    // Changes with every change of the drawing. Counted on from the clock, not from 0: a canvas drawn
+    // anew (the visitor back from another page) must never reuse a number its session has seen, or the
+    // server takes a new drawing for one saved and cleared before (app_pages/draw.py, CLEARED).
+    this.seq = Date.now();
     this.settleTimer = null;
     this.predict = null;        // the browser's model, once loaded
     this.modelUrl = null;

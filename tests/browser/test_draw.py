@@ -252,7 +252,9 @@ def test_a_save_that_fails_says_so_and_keeps_the_drawing(browser, server: Server
 
 def test_a_drawing_marked_with_its_digit_appears_on_the_drawings_page(page: Page, server: Server):
     """The loop as a visitor lives it: draw, say which digit it really is
-    with one tap, and find the drawing on the Drawings page."""
+    with one tap, find the drawing on the Drawings page, and come back to
+    draw the next (once, the canvas drawn anew numbered its drawings from 1
+    again, and the server took them for the saved one: nothing under the canvas)."""
     open_page(page, server, "draw", "Draw")
     expect(canvas(page)).to_be_visible(timeout=TRAIN_TIMEOUT)  # the starter model made current
     idle(page)
@@ -268,6 +270,12 @@ def test_a_drawing_marked_with_its_digit_appears_on_the_drawings_page(page: Page
     expect(page.get_by_text(re.compile(r"^7 · read \d"))).to_be_visible()  # its card: the label, the reading
     images_loaded(page)
     assert page.locator('[data-testid="stImage"] img').count() >= 1
+
+    nav_link(page, "Draw").click()  # back to draw the next one: the page shows it as before the save
+    expect(canvas(page)).to_be_visible(timeout=PAGE_TIMEOUT)
+    draw(page, DIGITS["1"])
+    assert read_digit(page) == "1"
+    settled(page)  # the server has it and shows what the model saw (a canvas drawn anew counts on)
     assert_no_console_errors(page)
 
 
