@@ -223,17 +223,22 @@ class DrawCanvas {
   // ------------------------------------------------------------------ drawing
   listen() {
     const c = this.canvas;
+    const consume = (e) => e.preventDefault();
     this.on = [
       [c, "pointerdown", (e) => this.penDown(e)], [c, "pointermove", (e) => this.penMove(e)],
       [c, "pointerup", (e) => this.penUp(e)], [c, "pointercancel", (e) => this.penUp(e)],
-      [c, "contextmenu", (e) => e.preventDefault()],
+      [c, "contextmenu", consume],
+      // A finger's strokes are the canvas's own. Left to the browser, a quick stroke is still a
+      // gesture to it (touch-action: none stops only the scrolling), and Chrome swallowed a tap that
+      // came within about half a second of one: the chip tapped at once (tests/browser/test_draw.py).
+      [c, "touchstart", consume, { passive: false }], [c, "touchmove", consume, { passive: false }],
       [this.undoBtn, "click", () => this.undoStroke()], [this.clearBtn, "click", () => this.clear(true)],
       [this.penInput, "input", () => { this.penLabel.textContent = this.penInput.value; }],
       [this.rightBtn, "click", () => this.probs && this.correct(argmax(this.probs))],
       [this.undoSaveBtn, "click", () => this.undoSave()],
       ...this.chips.map((chip) => [chip, "click", () => this.correct(Number(chip.dataset.digit))]),
     ];
-    for (const [el, type, fn] of this.on) el.addEventListener(type, fn);
+    for (const [el, type, fn, options] of this.on) el.addEventListener(type, fn, options);
   }
 
   cleanup() {

@@ -29,6 +29,12 @@ SCREENSHOTS = ARTIFACTS / "screenshots"
 DOCS = ROOT / "docs" if os.environ.get("MNIST_LAB_DOCS") else ARTIFACTS / "docs"
 HEALTH_TIMEOUT = 60.0  # seconds for the server to answer /_stcore/health
 VIEWPORT = {"width": 1400, "height": 1000}
+# A phone as a visitor's is: its size, touch, and a phone's user agent (Streamlit closes its sidebar
+# once a page is picked only where the user agent says "mobile"; without it the sidebar stayed over
+# the page on coming back, and a finger drew on the sidebar).
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2,
+         "user_agent": "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
+                       "Chrome/156.0.0.0 Mobile Safari/537.36"}
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ from playwright.sync_api import Page, expect  # noqa: E402
 
 from model.training.config import PRESETS  # noqa: E402
 
-from .conftest import DOCS, VIEWPORT, Server, run_server
+from .conftest import DOCS, PHONE, VIEWPORT, Server, run_server
 from .ui import (
     DIGITS,
     PAGE_TIMEOUT,
@@ -341,8 +341,7 @@ def test_upload_limit_is_stated_once(page: Page, server: Server):
 def test_on_a_phone_the_reading_is_in_sight_while_drawing(browser, server: Server, screenshots):
     """390x664 with touch, as a phone shows the page: the reading sits above
     the canvas and stays in view while drawing with a finger."""
-    context = browser.new_context(viewport={"width": 390, "height": 664}, has_touch=True, is_mobile=True,
-                                  device_scale_factor=2)
+    context = browser.new_context(**{**PHONE, "viewport": {"width": 390, "height": 664}})
     try:
         page = context.new_page()
         page.goto(f"{server.url}/draw")
@@ -383,7 +382,6 @@ def test_a_repeated_search_finishes_with_a_message(page: Page, server: Server, s
 
 # --- h. every page as a person meets it, at both sizes; choices kept (issue 26) ------------------
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
 SCREENS_TALL = 3.0  # Draw and Evaluate on a phone: "within about three screens"
 PAGES = {"": "MNIST lab", "draw": "Draw", "train": "Train", "evaluate": "Evaluate", "inside": "Inside the model",
          "tune": "Tune", "drawings": "Drawings"}

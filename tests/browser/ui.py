@@ -227,14 +227,6 @@ def settled(page: Page, timeout: float = PAGE_TIMEOUT) -> None:
     idle(page)
 
 
-def save_as(page: Page, digit: int | str) -> None:
-    """Tap the chip of ``digit`` beside the reading ("Wrong? It's a"; the read
-    digit's chip is "Right" too) and wait until the canvas says it was saved."""
-    page.locator(f".draw button.chip[data-digit='{digit}']").click()
-    expect(page.locator(".draw .status")).to_contain_text(f"Saved as {digit}", timeout=PAGE_TIMEOUT)
-    idle(page)
-
-
 def open_why(page: Page) -> str:
     """Open "Why does it read N?" under the canvas (the attribution is made
     only then); returns N."""
@@ -264,3 +256,12 @@ def expect_hint(page: Page) -> None:
 def nav_link(page: Page, name: str) -> Locator:
     """The sidebar's link to page ``name`` (exactly: "Draw" is not "Drawings")."""
     return page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=name, exact=True)
+
+
+def go_to(page: Page, name: str) -> None:
+    """Pick page ``name`` in the sidebar as a person does: on a phone the sidebar is first
+    opened with its » button (Streamlit closes it again once the page is picked)."""
+    opener = page.get_by_test_id("stExpandSidebarButton")
+    if opener.is_visible():
+        opener.click()
+    nav_link(page, name).click()
