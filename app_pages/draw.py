@@ -117,7 +117,8 @@ def drawing_area(chosen: Chosen, web: dict[str, Any] | None, why: str | None) ->
 
 def fresh_result() -> dict[str, Any] | None:
     """The last tap's outcome for the canvas, for a few seconds: a canvas drawn
-    again later (the visitor back from another page) has nothing to show of it."""
+    again later (the visitor back from another page) has nothing to show of it
+    (and within those seconds, the canvas shows an outcome once a browser tab)."""
     result = st.session_state.get(RESULT)
     if result is None or time.monotonic() - result.get("at", 0.0) > RESULT_S:
         return None

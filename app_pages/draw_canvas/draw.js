@@ -118,6 +118,9 @@ function newId() {   // crypto.randomUUID needs a secure context; a LAN address 
 // -> the start of the frame that paints it (frame), preprocessing, inference.
 const stats = (window.__mnistDraw = window.__mnistDraw || { latency: [], frame: [], pre: [], infer: [], whileDown: 0, settled: 0 });
 const keep = (list, value) => { list.push(value); if (list.length > 5000) list.shift(); };
+// The outcomes of taps shown already in this tab: a canvas drawn anew (the visitor back from
+// another page within the seconds the server still sends one) never says "Saved" again.
+const shownResults = (window.__mnistShownResults = window.__mnistShownResults || new Set());
 
 // --------------------------------------------------------------------------- the component
 
@@ -152,7 +155,6 @@ class DrawCanvas {
     this.readSeq = -1;          // the seq of the drawing this.probs reads
     this.pending = null;        // the drawing whose next reading is due: {t: event time}
     this.busy = false;
-    this.handled = new Set();   // result ids shown already
     this.saves = new Map();     // client id -> {label, strokes}: the drawing, to give back on failure or Undo
     this.lastSaved = null;      // client id of the save that "Undo" takes back
     this.statusTimer = null;
@@ -181,8 +183,8 @@ class DrawCanvas {
       else this.say("", s.error || "Nothing to read");
       this.howEl.textContent = "read on the server" + (this.why ? ` (${this.why})` : "");
     }
-    if (d.result && !this.handled.has(d.result.id + d.result.kind)) {
-      this.handled.add(d.result.id + d.result.kind);
+    if (d.result && !shownResults.has(d.result.id + d.result.kind)) {
+      shownResults.add(d.result.id + d.result.kind);
       this.outcome(d.result);
     }
   }

@@ -289,6 +289,7 @@ def test_a_drawing_marked_with_its_digit_appears_on_the_drawings_page(screen: Pa
     expect(canvas(page)).to_be_visible(timeout=PAGE_TIMEOUT)
     assert wait_until_drawable(page, timeout=PAGE_TIMEOUT / 1000) == before
     side = page.get_by_test_id("stSidebar").bounding_box()  # nothing over the canvas (a phone's sidebar closed)
+    assert page.locator(".draw .status .text").text_content() == "", "the last drawing's \"Saved\" said again"
     assert side["x"] + side["width"] <= before["x"] or side["x"] >= before["x"] + before["width"], (side, before)
     pen(page)(page, DIGITS["1"])
     assert read_digit(page) == "1"
