@@ -47,6 +47,7 @@ from .ui import (
     percent,
     read_digit,
     reading,
+    rendered,
     report,
     settled,
     snap,
@@ -412,6 +413,7 @@ def show(page: Page, server: Server, path: str, phone: bool) -> None:
         expect(page.locator(".digit-grid").first).to_be_visible(timeout=PAGE_TIMEOUT)
         images_loaded(page)
     idle(page)
+    rendered(page)
 
 
 @pytest.mark.parametrize("screen", ["desktop", "phone"])

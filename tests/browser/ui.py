@@ -27,6 +27,12 @@ def idle(page: Page, timeout: float = PAGE_TIMEOUT) -> None:
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=timeout)
 
 
+def rendered(page: Page, timeout: float = 30_000) -> None:
+    """Wait until every element is drawn: the first time a page uses a kind of widget, Streamlit
+    shows a grey box in its place while that widget's code loads (the screenshots caught them)."""
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=timeout)
+
+
 def title(page: Page) -> Locator:
     return page.locator('[data-testid="stHeading"] h1').first
 
@@ -68,6 +74,7 @@ def snap(page: Page, path) -> None:
     container, not the document, so full_page alone would stop at the
     viewport: the viewport is made as tall as the content for the shot."""
     idle(page)
+    rendered(page)
     images_loaded(page)
     screen = page.viewport_size or VIEWPORT  # a phone's shot stays a phone's
     # Off the canvas and off the sidebar (no hover state in the picture).
