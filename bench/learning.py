@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--ceiling", type=int, default=0,
                         help="also train each base's recipe on this many drawings of the style alone (no MNIST, "
                              "no cap): how well the network can read the style at all")
-    parser.add_argument("--augment", default="",
+    parser.add_argument("--augment", default=None, type=lambda text: tuple(float(v) for v in text.split(",")),
                         help="PLACEMENT,PEN: the fine-tunings' distortions (model.data.augment) instead of the recipe's")
     parser.add_argument("--sessions", type=int, default=SESSIONS,
                         help=f"visitor sessions the drawings come from (default {SESSIONS}; each trains at most "
@@ -174,12 +174,12 @@ def main() -> None:
                 for epochs, factor in variants:
                     config = dataclasses.replace(fine_tuning(PRESETS[preset], key, epochs, factor),
                                                  drawings_weight=args.weight)
-                    extra = ""
+                    name = f"{preset} fine-tuned {epochs}x{factor:g}"
                     if args.augment:
-                        placement, pen = (float(v) for v in args.augment.split(","))
+                        placement, pen = args.augment
                         config = dataclasses.replace(config, augment=placement, stroke_augment=pen)
-                        extra = f" aug {placement:g},{pen:g}"
-                    score(f"{preset} fine-tuned {epochs}x{factor:g}{extra}", n, config, held)
+                        name += f" aug {placement:g},{pen:g}"
+                    score(name, n, config, held)
                 if preset in scratch:
                     score(f"{preset} from scratch", n, dataclasses.replace(PRESETS[preset],
                                                                           drawings_weight=args.weight), held)
