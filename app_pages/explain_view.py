@@ -15,7 +15,9 @@ import streamlit as st
 
 from app_pages.session import kept
 from model.data.preprocess import scale_images
-from model.insight import explain, pictures
+from model.insight import pictures
+from model.insight.attribution import integrated_gradients
+from model.insight.cam import conv_layers, grad_cam
 
 LAST_DRAWING = "last_drawing"  # session state: the last preprocessed drawing (28x28 floats)
 IG, CAM = "Integrated gradients", "Grad-CAM"
@@ -34,11 +36,11 @@ def attribution_html(model, image: np.ndarray, target: int, method: str = IG, wi
                      caption: str | None = None) -> str:
     """The image with its attribution to ``target`` over it: red for, blue against (Grad-CAM: red only)."""
     if method == CAM:
-        attribution = explain.grad_cam(model, image, target)
+        attribution = grad_cam(model, image, target)
         default = f"Grad-CAM for {target} (HiResCAM, first convolutions): where the network found evidence for it"
         nothing = f"Grad-CAM finds no evidence for {target} anywhere in this image: nothing to show."
     else:
-        attribution = explain.integrated_gradients(model, image, target)
+        attribution = integrated_gradients(model, image, target)
         default = f"Why {target}: red pixels count for it, blue against"
         nothing = f"No pixel moves the probability of {target}: nothing to show."
     if not np.abs(attribution).max() > 0:  # a blank picture would say nothing: say so in words
@@ -57,7 +59,7 @@ def explanation(model, image: np.ndarray, probs: np.ndarray, key: str) -> None:
     other = st.selectbox("Why not…?", [None, *range(10)], key=kept(f"{key}_why"),
                          format_func=lambda d: "why the prediction?" if d is None else f"why (not) {d}?")
     method = IG
-    if explain.conv_layers(model):
+    if conv_layers(model):
         method = st.radio("Map", [IG, CAM], key=kept(f"{key}_method"), horizontal=True,
                           help="Integrated gradients: each pixel's share of the probability. Grad-CAM: "
                                "where the first convolutions' evidence for the digit sits (HiResCAM).")

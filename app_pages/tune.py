@@ -12,11 +12,18 @@ from app_pages.jobs_view import job_ended, job_progress, live, watch
 from app_pages.models import model_line
 from app_pages.session import kept, session_id
 from app_pages.training_view import show_training, start_training
+from model.cli.trials import results_frame
 from model.lab import jobs, models
 from model.lab.limits import current_limits
 from model.training.config import ARCHITECTURES, OPTIMIZERS, ConfigError, TrainConfig
 from model.training.estimate import human
-from model.training.tune import OBJECTIVE, SearchSpace, results_frame
+from model.training.tune import OBJECTIVE, SearchSpace
+
+# the results table's columns (model.cli.trials), in words
+COLUMNS = {"trial": "Trial", OBJECTIVE: "Validation accuracy", "seconds": "Time", "status": "Status",
+           "architecture": "Architecture", "hidden_units": "Hidden units", "conv_filters": "Conv filters",
+           "optimizer": "Optimizer", "learning_rate": "Learning rate", "momentum": "Momentum", "dropout": "Dropout",
+           "batch_size": "Batch size", "activation": "Activation", "batch_norm": "Batch normalization"}
 
 
 def space_widgets() -> tuple[SearchSpace, int, int, int]:
@@ -88,17 +95,18 @@ def significant(value, digits: int = 3) -> str:
 
 def results_table(result: dict):
     """The trials, the score first and the best trial highlighted (named
-    "best"), numbers in three significant digits, "—" where a trial had no
-    such setting (momentum for Adam)."""
+    "best"), headed in words, numbers in three significant digits, "—" where
+    a trial had no such setting (momentum for Adam)."""
     best_trial = result.get("best_trial")
     frame = results_frame(result["table"], best_trial)
     frame = frame[[OBJECTIVE, "seconds", *[c for c in frame.columns if c not in (OBJECTIVE, "seconds")]]].copy()
     best = frame["trial"].str.endswith("*")
     frame["trial"] = ["best" if b else t for t, b in zip(frame["trial"], best)]
-    numbers = {c: significant for c in frame.columns if c not in (OBJECTIVE, "seconds", "trial", "status")}
+    numbers = {COLUMNS[c]: significant for c in frame.columns if c not in (OBJECTIVE, "seconds", "trial", "status")}
+    frame = frame.rename(columns=COLUMNS)
     return frame.style.apply(lambda row: ["background-color: #dafbe1; font-weight: 600" if best[row.name]
                                           else "" for _ in row], axis=1) \
-        .format({OBJECTIVE: "{:.2%}", "seconds": "{:.1f} s", **numbers}, na_rep="—")
+        .format({COLUMNS[OBJECTIVE]: "{:.2%}", COLUMNS["seconds"]: "{:.1f} s", **numbers}, na_rep="—")
 
 
 def results(result: dict) -> None:

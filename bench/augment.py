@@ -28,8 +28,8 @@ import numpy as np
 
 from bench.common import footer, header, median, table, verdict
 from model.data import augment
+from model.data.inputs import model_inputs
 from model.data.mnist import load_mnist
-from model.serving.contract import model_inputs
 from model.training.fit import make_dataset
 
 

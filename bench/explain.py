@@ -50,13 +50,15 @@ def model_for(given: str | None, preset: str):
 def stroke_times(name: str, model, drawings: list[np.ndarray]) -> dict[str, float]:
     """The Draw page's work per stroke, with the heat map of each method."""
     from model.data.preprocess import canvas_to_mnist
-    from model.insight import explain, pictures
+    from model.insight import pictures
+    from model.insight.attribution import integrated_gradients
+    from model.insight.cam import conv_layers, grad_cam
     from model.serving.predict import predict_proba
 
-    methods = {"integrated gradients": lambda im, t: pictures.heat_map(im, explain.integrated_gradients(model, im, t),
+    methods = {"integrated gradients": lambda im, t: pictures.heat_map(im, integrated_gradients(model, im, t),
                                                                       scale=1)}
-    if explain.conv_layers(model):
-        methods["Grad-CAM"] = lambda im, t: pictures.heat_map(im, explain.grad_cam(model, im, t), scale=1, signed=False)
+    if conv_layers(model):
+        methods["Grad-CAM"] = lambda im, t: pictures.heat_map(im, grad_cam(model, im, t), scale=1, signed=False)
     for drawing in drawings[:10]:  # warm-up: the first calls trace the graphs
         image = canvas_to_mnist(drawing)
         for method in methods.values():
@@ -81,16 +83,16 @@ def stroke_times(name: str, model, drawings: list[np.ndarray]) -> dict[str, floa
 
 def map_times(model) -> list[list[object]]:
     from model.data.mnist import load_mnist
-    from model.insight import explain
+    from model.insight import embeddings
 
     images, labels = load_mnist()[1]
     rows = []
     for n in MAP_SIZES:
-        for method in explain.METHODS:
+        for method in embeddings.METHODS:
             t = time.perf_counter()
-            coords = explain.embedding(model, images[:n], method)
+            coords = embeddings.embedding(model, images[:n], method)
             seconds = time.perf_counter() - t
-            rows.append([f"{n:,}", method, f"{seconds:.1f} s", f"{explain.knn_accuracy(coords, labels[:n]):.3f}",
+            rows.append([f"{n:,}", method, f"{seconds:.1f} s", f"{embeddings.knn_accuracy(coords, labels[:n]):.3f}",
                          common.load_short()])
             print(f"  map of {n:,} with {method}: {seconds:.1f} s", flush=True)
     return rows

@@ -29,7 +29,7 @@ from model.training.config import TrainConfig
 from model.data.mnist import load_mnist
 from model.training.distribute import compile_overrides, is_distributed, strategy, strategy_scope
 from model.training.fit import make_dataset
-from model.serving.contract import model_inputs
+from model.data.inputs import model_inputs
 
 (x, y), (x_test, y_test) = load_mnist()
 x, y, x_test, y_test = x[:2000], y[:2000], x_test[:500], y_test[:500]

@@ -1,6 +1,7 @@
-"""model.insight.explain: attributions that add up (completeness), Grad-CAM, layer
-outputs, first-layer weights, embedding maps that separate the digits, the
-pictures, and the command line.
+"""model.insight: attributions that add up (completeness, ``attribution``),
+Grad-CAM (``cam``), layer outputs and first-layer weights (``layers``),
+embedding maps that separate the digits (``embeddings``), the pictures, and
+the command line.
 
 Quick models (one epoch on 3,000 images, seconds) check shapes, errors and
 determinism; the presets trained on full MNIST (``classic`` about 10 s,
@@ -15,7 +16,7 @@ import pytest
 
 from model.data.preprocess import canvas_to_mnist, scale_images
 from model.cli import explain as explain_cli
-from model.insight import explain, pictures
+from model.insight import attribution, cam, embeddings, layers, pictures
 from model.serving.predict import predict_batch, predict_proba
 from model.training.config import TrainConfig
 
@@ -57,7 +58,7 @@ def completeness_gaps(model, images: np.ndarray, other: bool = False) -> np.ndar
     target is the prediction, or (``other``) the runner-up digit."""
     probs, black = predict_batch(model, images), predict_proba(model, np.zeros((28, 28)))
     targets = np.argsort(probs, axis=1)[:, -2 if other else -1]
-    return np.array([abs(explain.integrated_gradients(model, im, int(t)).sum() - (p[t] - black[t]))
+    return np.array([abs(attribution.integrated_gradients(model, im, int(t)).sum() - (p[t] - black[t]))
                      for im, p, t in zip(images, probs, targets)])
 
 
@@ -76,37 +77,37 @@ def test_attributions_add_up_and_default_to_the_prediction(quick, images, kind):
     assert completeness_gaps(model, images[::5]).max() <= GAP
     image = images[0]
     predicted = int(predict_proba(model, image).argmax())
-    attributions = explain.integrated_gradients(model, image)
+    attributions = attribution.integrated_gradients(model, image)
     assert attributions.shape == (28, 28) and attributions.dtype == np.float64
-    np.testing.assert_allclose(attributions, explain.integrated_gradients(model, image, predicted), atol=1e-7)
-    assert not np.allclose(attributions, explain.integrated_gradients(model, image, (predicted + 1) % 10))
+    np.testing.assert_allclose(attributions, attribution.integrated_gradients(model, image, predicted), atol=1e-7)
+    assert not np.allclose(attributions, attribution.integrated_gradients(model, image, (predicted + 1) % 10))
     assert (attributions[image == 0] == 0).all()  # black pixels equal the baseline: no share
-    assert np.abs(explain.integrated_gradients(model, np.zeros((28, 28)))).max() == 0
+    assert np.abs(attribution.integrated_gradients(model, np.zeros((28, 28)))).max() == 0
 
 
 def test_integrated_gradients_refuses_bad_input(quick):
     with pytest.raises(ValueError, match="28x28"):
-        explain.integrated_gradients(quick["mlp"], np.zeros((27, 28)))
+        attribution.integrated_gradients(quick["mlp"], np.zeros((27, 28)))
     with pytest.raises(ValueError, match="digit 0-9"):
-        explain.integrated_gradients(quick["mlp"], np.zeros((28, 28)), target=10)
+        attribution.integrated_gradients(quick["mlp"], np.zeros((28, 28)), target=10)
     with pytest.raises(ValueError, match="steps"):
-        explain.integrated_gradients(quick["mlp"], np.zeros((28, 28)), steps=0)
+        attribution.integrated_gradients(quick["mlp"], np.zeros((28, 28)), steps=0)
 
 
 def test_grad_cam_maps_the_last_convolution(quick, images):
     model, image = quick["cnn"], images[1]
-    heat = explain.grad_cam(model, image)
+    heat = cam.grad_cam(model, image)
     assert heat.shape == (28, 28)
     assert heat.min() >= 0 and heat.max() == pytest.approx(1.0)
     predicted = int(predict_proba(model, image).argmax())
-    np.testing.assert_allclose(heat, explain.grad_cam(model, image, predicted))
-    others = [explain.grad_cam(model, image, d) for d in range(10) if d != predicted]
+    np.testing.assert_allclose(heat, cam.grad_cam(model, image, predicted))
+    others = [cam.grad_cam(model, image, d) for d in range(10) if d != predicted]
     assert any(not np.allclose(heat, other) for other in others)
 
 
 def test_grad_cam_refuses_a_model_without_convolution(quick):
-    with pytest.raises(explain.NoConvolutionError) as caught:
-        explain.grad_cam(quick["mlp"], np.zeros((28, 28)))
+    with pytest.raises(cam.NoConvolutionError) as caught:
+        cam.grad_cam(quick["mlp"], np.zeros((28, 28)))
     assert isinstance(caught.value, ValueError)
     assert "\n" not in str(caught.value) and "no convolution" in str(caught.value)
 
@@ -122,7 +123,7 @@ def test_grad_cam_on_an_uploaded_style_model_with_a_separate_softmax():
     out = keras.layers.Activation("softmax")(keras.layers.Dense(10)(x))
     model = keras.Model(inp, out)
     image = np.random.default_rng(0).random((28, 28), dtype=np.float32)
-    heat = explain.grad_cam(model, image, 3)
+    heat = cam.grad_cam(model, image, 3)
     assert heat.shape == (28, 28) and np.isfinite(heat).all() and heat.max() <= 1
 
 
@@ -130,23 +131,35 @@ def test_layer_outputs_every_layer_in_order(quick, images):
     import keras
 
     for model in quick.values():
-        outputs = explain.layer_outputs(model, images[2])
+        outputs = layers.layer_outputs(model, images[2])
         assert list(outputs) == [layer.name for layer in model.layers
                                  if not isinstance(layer, keras.layers.InputLayer)]
         np.testing.assert_allclose(list(outputs.values())[-1], predict_proba(model, images[2]), atol=1e-5)
-    cnn = explain.layer_outputs(quick["cnn"], images[2])
+    cnn = layers.layer_outputs(quick["cnn"], images[2])
     shapes = [v.shape for v in cnn.values()]
     assert shapes[:3] == [(24, 24, 8), (24, 24, 8), (12, 12, 8)]  # conv, activation, pooling: feature maps
-    assert all(v.ndim == 1 for v in explain.layer_outputs(quick["mlp"], images[2]).values())  # dense: vectors
+    assert all(v.ndim == 1 for v in layers.layer_outputs(quick["mlp"], images[2]).values())  # dense: vectors
 
 
 def test_first_layer_weights(quick):
-    mlp = explain.first_layer_weights(quick["mlp"])
+    mlp = layers.first_layer_weights(quick["mlp"])
     assert (mlp.kind, mlp.images.shape) == ("dense", (128, 28, 28))
     kernel = np.asarray(quick["mlp"].layers[1].kernel)
     np.testing.assert_array_equal(mlp.images[5].ravel(), kernel[:, 5])
-    cnn = explain.first_layer_weights(quick["cnn"])
+    cnn = layers.first_layer_weights(quick["cnn"])
     assert (cnn.kind, cnn.images.shape) == ("conv", (8, 5, 5))
+
+
+@pytest.mark.parametrize("kind", ["SeparableConv2D", "DepthwiseConv2D"])
+def test_first_layer_weights_of_the_other_convolutions(kind):
+    import keras
+
+    inp = keras.Input((28, 28, 1))
+    conv = keras.layers.SeparableConv2D(4, 3, depth_multiplier=2) if kind == "SeparableConv2D" else \
+        keras.layers.DepthwiseConv2D(3, depth_multiplier=2)
+    model = keras.Model(inp, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(conv(inp))))
+    first = layers.first_layer_weights(model)
+    assert (first.name, first.kind, first.images.shape) == (conv.name, "conv", (2, 3, 3))  # its spatial kernels
 
 
 def test_first_layer_weights_refuses_a_model_without_such_a_layer():
@@ -154,40 +167,40 @@ def test_first_layer_weights_refuses_a_model_without_such_a_layer():
 
     inp = keras.Input((784,))
     model = keras.Model(inp, keras.layers.Softmax()(keras.layers.Rescaling(1.0)(inp)[:, :10]))
-    with pytest.raises(explain.UnsupportedModelError, match="first layer with weights"):
-        explain.first_layer_weights(model)
+    with pytest.raises(layers.UnsupportedModelError, match="first layer with weights"):
+        layers.first_layer_weights(model)
 
 
 def test_pca_map_and_placing_a_drawing(quick, mnist):
     model, test_images = quick["mlp"], mnist[1][0][:500]
-    emb = explain.fit_embedding(model, test_images, "pca")
+    emb = embeddings.fit_embedding(model, test_images, "pca")
     assert emb.coords.shape == (500, 2) and emb.features.shape == (500, 128)
-    np.testing.assert_array_equal(emb.coords, explain.embedding(model, test_images, "pca"))
+    np.testing.assert_array_equal(emb.coords, embeddings.embedding(model, test_images, "pca"))
     # A test image placed on the map lands where it already is.
-    np.testing.assert_allclose(explain.place(model, emb, test_images[7] / 255), emb.coords[7], atol=1e-4)
+    np.testing.assert_allclose(embeddings.place(model, emb, test_images[7] / 255), emb.coords[7], atol=1e-4)
 
 
 def test_tsne_map_is_deterministic_with_a_seed_and_places_by_neighbours(quick, mnist):
     model, test_images = quick["cnn"], mnist[1][0][:300]
-    emb = explain.fit_embedding(model, test_images, "tsne", seed=0)
+    emb = embeddings.fit_embedding(model, test_images, "tsne", seed=0)
     assert emb.coords.shape == (300, 2)
-    np.testing.assert_array_equal(emb.coords, explain.embedding(model, test_images, "tsne", seed=0))
-    placed = explain.place(model, emb, test_images[11] / 255)
+    np.testing.assert_array_equal(emb.coords, embeddings.embedding(model, test_images, "tsne", seed=0))
+    placed = embeddings.place(model, emb, test_images[11] / 255)
     spread = np.median(np.linalg.norm(emb.coords - emb.coords.mean(axis=0), axis=1))
     assert np.linalg.norm(placed - emb.coords[11]) < 0.5 * spread  # among its own neighbours
 
 
 def test_unknown_map_method_is_refused(quick, mnist):
     with pytest.raises(ValueError, match="unknown method 'umap'"):
-        explain.embedding(quick["mlp"], mnist[1][0][:50], "umap")
+        embeddings.embedding(quick["mlp"], mnist[1][0][:50], "umap")
 
 
 @pytest.mark.slow
 def test_tsne_map_of_the_fast_cnn_separates_the_digits(presets, mnist):
     """5 nearest neighbours on the 2-D map of 2,000 test images vote for the true digit."""
     images, labels = mnist[1][0][:2000], mnist[1][1][:2000]
-    coords = explain.embedding(presets["fast-cnn"], images, "tsne")
-    accuracy = explain.knn_accuracy(coords, labels, k=5)
+    coords = embeddings.embedding(presets["fast-cnn"], images, "tsne")
+    accuracy = embeddings.knn_accuracy(coords, labels, k=5)
     print(f"\nfast-cnn t-SNE map, 2,000 test images: 5-NN accuracy {accuracy:.3f}")
     assert accuracy >= 0.90
 
@@ -196,8 +209,8 @@ def test_knn_accuracy_tells_separated_from_mixed_maps():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(10), 30)
     separated = np.c_[labels * 10.0, np.zeros(300)] + rng.normal(0, 0.5, (300, 2))
-    assert explain.knn_accuracy(separated, labels) == 1.0
-    assert explain.knn_accuracy(rng.normal(size=(300, 2)), labels) < 0.3
+    assert embeddings.knn_accuracy(separated, labels) == 1.0
+    assert embeddings.knn_accuracy(rng.normal(size=(300, 2)), labels) < 0.3
 
 
 def test_heat_map_red_for_blue_against():

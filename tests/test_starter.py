@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from model.data.inputs import model_inputs
 from model.lab import jobs, starter, store
-from model.serving.contract import model_inputs
 from model.training.config import PRESETS
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model.cli.train import train_command
+from model.cli.tune import format_table
 from model.lab.tuning import search
 from model.training.config import ConfigError, TrainConfig
 from model.training.tune import (
@@ -21,8 +23,6 @@ from model.training.tune import (
     TuningError,
     check_space,
     config_from_values,
-    format_table,
-    train_command,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from model.insight.explain import UnsupportedModelError
 from model.insight.figures import report_figure
+from model.insight.layers import UnsupportedModelError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="print only the final metrics")
     parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log messages")
     return parser
+
+
+def train_command(config: TrainConfig) -> str:
+    """The ``python -m model train`` command line that trains ``config`` (only
+    the flags that differ from the defaults): ``build_parser`` the other way round."""
+    parts = ["python", "-m", "model", "train"]
+    default = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        value, flag = getattr(config, f.name), "--" + f.name.replace("_", "-")
+        if value == getattr(default, f.name):
+            continue
+        if isinstance(value, bool):
+            parts.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, tuple):
+            parts += [flag, ",".join(map(str, value))]
+        elif isinstance(value, float):
+            parts += [flag, f"{value:.6g}"]
+        else:
+            parts += [flag, str(value)]
+    return shlex.join(parts)
 
 
 def _print_progress(p) -> None:

@@ -29,6 +29,8 @@ from model.cli import (
     start_tensorflow,
     words,
 )
+from model.cli.train import train_command
+from model.cli.trials import results_frame
 from model.lab.tuning import search
 from model.training.config import PRESETS, TRAIN_SIZE, ConfigError, TrainConfig
 from model.training.tune import (
@@ -39,8 +41,6 @@ from model.training.tune import (
     config_from_values,
     decode_layers,
     encode_layers,
-    format_table,
-    train_command,
 )
 
 
@@ -130,6 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"train it on all the data: {train_command(result.best_config)}")
     print(f"trials kept in {result.directory}")
     return 0
+
+
+def format_table(table: Sequence[dict[str, Any]], best: str | None = None) -> str:
+    """The trials (``model.cli.trials.results_frame``) as aligned text, the best one marked with ``*``."""
+    if not table:
+        return "(no trials)"
+    formats = {"learning_rate": "{:.2e}".format, OBJECTIVE: "{:.4f}".format, "seconds": "{:.1f}".format,
+               "momentum": "{:.3g}".format, "dropout": "{:.3g}".format}
+    frame = results_frame(table, best)
+    return frame.to_string(index=False, na_rep="-", formatters={c: f for c, f in formats.items() if c in frame})
 
 
 def trial_line(row: dict[str, Any], base: TrainConfig) -> str:

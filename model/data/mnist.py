@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model import settings
 from model.files import atomic_path
 
 log = logging.getLogger("mnist_lab")
@@ -37,7 +38,7 @@ class DataUnavailableError(RuntimeError):
 
 def default_cache_path() -> Path:
     """Where the loaded data is cached (``MNIST_LAB_CACHE`` overrides)."""
-    root = os.environ.get("MNIST_LAB_CACHE") or Path.home() / ".cache" / "mnist-lab"
+    root = settings.text("MNIST_LAB_CACHE") or Path.home() / ".cache" / "mnist-lab"
     return Path(root) / "mnist.npz"
 
 

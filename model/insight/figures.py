@@ -10,13 +10,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from model.insight.explain import (
-    conv_layers,
-    feature_maps,
-    grad_cam,
-    integrated_gradients,
-    layer_outputs,
-)
+from model.insight.attribution import integrated_gradients
+from model.insight.cam import conv_layers, grad_cam
+from model.insight.layers import feature_maps, layer_outputs
 from model.insight.pictures import heat_map, mosaic
 from model.serving.predict import predict_proba
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.data.inputs import model_inputs
 from model.logs import first_line
-from model.serving.contract import model_inputs
 
 FORMATS = {  # format -> (file suffix, MIME type)
     "keras": (".keras", "application/zip"),

@@ -19,13 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from model.data.inputs import INPUT_SHAPES, model_inputs, one_image
 from model.logs import first_line
-from model.serving.contract import (
-    INPUT_SHAPES,
-    MAX_MODEL_BYTES,
-    InvalidModelError,
-    model_inputs,
-)
+from model.serving.contract import MAX_MODEL_BYTES, InvalidModelError
+from model.serving.graph import kept
 
 
 def load_classifier(path: str | Path, max_bytes: int = MAX_MODEL_BYTES, name: str | None = None,
@@ -86,14 +83,12 @@ def _forward(model):
     """The model's inference pass as a graph traced once (any batch size) and
     kept on the model: a call costs a tenth of an eager ``model(x)``, whose
     Python dispatch dominates for one image; the numbers are the same."""
-    fn = getattr(model, "_mnist_lab_forward", None)
-    if fn is None:
+    def make():
         import tensorflow as tf
 
         spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
-        fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        object.__setattr__(model, "_mnist_lab_forward", fn)  # not a tracked Keras attribute
-    return fn
+        return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    return kept(model, "_mnist_lab_forward", make)
 
 
 def predict_batch(model, images: np.ndarray) -> np.ndarray:
@@ -106,7 +101,14 @@ def predict_batch(model, images: np.ndarray) -> np.ndarray:
 def predict_proba(model, image: np.ndarray) -> np.ndarray:
     """The 10 class probabilities for one preprocessed 28x28 image in [0, 1]
     (what ``canvas_to_mnist`` returns, or an MNIST image scaled to [0, 1])."""
-    image = np.asarray(image, dtype=np.float32)
-    if image.size != 784:
-        raise ValueError(f"expected a 28x28 image, got shape {image.shape}")
-    return predict_batch(model, image.reshape(1, 28, 28))[0]
+    return predict_batch(model, one_image(image)[None])[0]
+
+
+def target_digit(model, image: np.ndarray, target: int | None = None) -> int:
+    """``target`` checked as a digit 0-9, or, for None, the digit the model
+    reads in ``image`` (what an explanation is of, by default)."""
+    if target is None:
+        return int(predict_proba(model, image).argmax())
+    if not 0 <= int(target) <= 9:
+        raise ValueError(f"the target must be a digit 0-9, got {target}")
+    return int(target)

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.serving.contract import INPUT_SHAPES, InvalidModelError
+from model.data.inputs import INPUT_SHAPES
+from model.serving.contract import InvalidModelError
 
 MAX_PARAMETERS = 20_000_000  # in all (80 MB of float32): 30x the strong CNN
 MAX_UNITS = 100_000  # units of a Dense layer, filters of a convolution

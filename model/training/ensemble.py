@@ -7,8 +7,8 @@ Kept runs are combined and kept as a run by ``model.lab.ensembles``
 (``python -m model ensemble RUN RUN [RUN ...]``).
 
 The ensemble is ONE ordinary Keras functional model: a single input (28, 28, 1),
-each member's own layers copied into the graph (renamed ``m<i>_<name>``, with
-their weights) after a ``Reshape`` to that member's input shape, and a
+each member's own layers copied into the graph (``model.serving.graph.copy_graph``:
+renamed ``m<i>_<name>``, with their weights) after a ``Reshape`` to that member's input shape, and a
 ``keras.layers.Average`` of the members' probabilities. No custom layer, no
 ``Lambda``, no nested model: it loads with ``model.serving.predict.load_classifier``,
 exports to ``.keras``, ``.h5`` and TFLite (``model.serving.export.export_model``), and
@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from model.serving.contract import InvalidModelError
+from model.serving.graph import copy_graph
 
 INPUT_SHAPE = (28, 28, 1)
 
@@ -52,31 +53,7 @@ def combine(models: Sequence[Any]):
         shape = tuple(member.input_shape[1:])
         # "adapt{i}": no copied layer's name ("m{i}_" + its own) can be the same
         x = image if shape == INPUT_SHAPE else keras.layers.Reshape(shape, name=f"adapt{i}")(image)
-        outputs.append(_copy_graph(member, x, prefix=f"m{i}_"))
+        outputs.append(copy_graph(member, x, prefix=f"m{i}_"))
     probabilities = keras.layers.Average(name="average")(outputs)
     return keras.Model(image, probabilities, name=f"ensemble_of_{len(models)}")
 
-
-def _copy_graph(model, x, prefix: str):
-    """``model``'s graph applied to the symbolic tensor ``x`` with copies of
-    its layers (named ``prefix + name``, same weights); the output tensor."""
-    copies: dict[int, Any] = {}
-
-    def copy_of(layer):
-        def call(*args, **kwargs):
-            new = copies.get(id(layer))
-            if new is None:
-                config = layer.get_config()
-                config["name"] = prefix + layer.name
-                new = copies[id(layer)] = type(layer).from_config(config)
-                out = new(*args, **kwargs)  # builds it
-                new.set_weights(layer.get_weights())
-                return out
-            return new(*args, **kwargs)  # a layer the member calls twice stays shared
-        return call
-
-    if hasattr(model, "_run_through_graph"):  # Functional (Keras 3's own traversal of the graph)
-        return model._run_through_graph(x, operation_fn=copy_of)
-    for layer in model.layers:  # Sequential: a chain (its layers exclude the InputLayer)
-        x = copy_of(layer)(x)
-    return x

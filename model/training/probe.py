@@ -44,7 +44,7 @@ def step_seconds(config: TrainConfig) -> float:
     median of ``TIMED_EPOCHS`` short epochs, divided by their steps."""
     import keras
 
-    from model.serving.contract import model_inputs
+    from model.data.inputs import model_inputs
     from model.training.architectures import build_model, compile_model
     from model.training.distribute import strategy_scope
     from model.training.fit import make_dataset

@@ -54,7 +54,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shlex
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -284,53 +283,6 @@ def _trials(oracle) -> list:
     return sorted(oracle.get_best_trials(num_trials=10**6), key=lambda t: t.trial_id)
 
 
-def results_frame(table: Sequence[dict[str, Any]], best: str | None = None):
-    """The results as a pandas ``DataFrame``, one row a trial: the
-    hyperparameters that varied (those that never did are left out), the
-    score and the time, ``status`` only if some trial did not complete, and
-    the best trial's id marked with ``*``."""
-    import pandas as pd
-
-    frame = pd.DataFrame(list(table), columns=["trial", "status", *HYPERPARAMETERS, OBJECTIVE, "seconds"])
-    varied = [n for n in HYPERPARAMETERS if frame[n].astype(str).nunique(dropna=False) > 1]
-    columns = ["trial", *varied, OBJECTIVE, "seconds"]
-    if (frame["status"] != "COMPLETED").any():
-        columns.append("status")
-    frame = frame[columns].copy()
-    frame["trial"] = [f"{t}*" if t == best else str(t) for t in frame["trial"]]
-    return frame
-
-
-def format_table(table: Sequence[dict[str, Any]], best: str | None = None) -> str:
-    """``results_frame`` as aligned text for the command line."""
-    if not table:
-        return "(no trials)"
-    formats = {"learning_rate": "{:.2e}".format, OBJECTIVE: "{:.4f}".format, "seconds": "{:.1f}".format,
-               "momentum": "{:.3g}".format, "dropout": "{:.3g}".format}
-    frame = results_frame(table, best)
-    return frame.to_string(index=False, na_rep="-", formatters={c: f for c, f in formats.items() if c in frame})
-
-
-def train_command(config: TrainConfig) -> str:
-    """The ``python -m model train`` command line that trains ``config``
-    (only the flags that differ from the defaults)."""
-    parts = ["python", "-m", "model", "train"]
-    default = TrainConfig()
-    for f in dataclasses.fields(TrainConfig):
-        value, flag = getattr(config, f.name), "--" + f.name.replace("_", "-")
-        if value == getattr(default, f.name):
-            continue
-        if isinstance(value, bool):
-            parts.append(flag if value else "--no-" + flag[2:])
-        elif isinstance(value, tuple):
-            parts += [flag, ",".join(map(str, value))]
-        elif isinstance(value, float):
-            parts += [flag, f"{value:.6g}"]
-        else:
-            parts += [flag, str(value)]
-    return shlex.join(parts)
-
-
 # --- the search -------------------------------------------------------------
 
 def search(space: SearchSpace = SearchSpace(), max_trials: int = 10, epochs: int = 2,
@@ -443,7 +395,7 @@ def _search(space, max_trials, base, x_train, y_train, x_val, y_val, directory, 
         write_json(directory / "search.json", {
             "space": space.to_dict(), "base": base.to_dict(), "table": table,
             "best_trial": best.trial_id, "best_val_accuracy": result.best_val_accuracy,
-            "best_config": best_config.to_dict(), "train_command": train_command(best_config)})
+            "best_config": best_config.to_dict()})
     return result
 
 
