@@ -24,6 +24,16 @@ map know which strokes matter?), and "r(2nd)", how alike the maps for the
 predicted and the runner-up digit are (1: the map ignores the class, as the
 image itself does; the pages' "why not 3?" needs it low).
 
+Then the sanity checks of Adebayo et al. (2018, "Sanity checks for saliency
+maps"), ``check``: the maps the pages show (Grad-CAM, integrated gradients)
+and three maps that must fail (all zero, the image itself, a random
+network's Grad-CAM), each held to the goal and to two more: the same
+network with fresh random weights must rank the ink's pixels (dilated)
+differently (model randomisation), and so must the map for the runner-up
+digit (class): mean Spearman rank correlation below ``RANK_GOAL`` for both.
+A map that ignores the model (the image, another network's map, nothing)
+gets 1 on the first. tests/test_faithfulness.py holds the lab's maps to it.
+
 What it found (fast-cnn 4 epochs, strong-cnn 3 epochs, float32, 200 digits):
 the classic Grad-CAM of the last convolution was empty on 110/200 strong-cnn
 digits (not saturation: the scores are the logits; the logit is almost all
@@ -43,6 +53,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -62,23 +73,19 @@ CHOSEN = "HiResCAM block (chosen)"
 
 def candidates(model) -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
     """Method name -> map(image, target) (28, 28)."""
-    from model.insight import explain
+    from model.insight.attribution import integrated_gradients
+    from model.insight.cam import class_activation_map, conv_layers
 
-    if hasattr(explain, "class_activation_map"):
-        cam = explain
-    else:  # the draft beside this file
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import cam
     methods: dict[str, Callable] = {
         "the image itself": lambda im, t: im,  # a map that knows nothing of the model: the bar to clear
-        "integrated gradients": lambda im, t: explain.integrated_gradients(model, im, t),
+        "integrated gradients": lambda im, t: integrated_gradients(model, im, t),
     }
-    if not explain.conv_layers(model):
+    if not conv_layers(model):
         return methods
 
     def variant(method: str, layer: str, input_weighted: bool = False):
-        return lambda im, t: cam.class_activation_map(model, im, t, method=method, layer=layer,
-                                                      input_weighted=input_weighted)
+        return lambda im, t: class_activation_map(model, im, t, method=method, layer=layer,
+                                                  input_weighted=input_weighted)
 
     methods.update({
         "Grad-CAM last (before)": lambda im, t: classic_grad_cam(model, im, t),
@@ -215,6 +222,138 @@ def measure(model, images: np.ndarray, methods: dict, draws: int, seed: int = 0)
     return results
 
 
+# --- sanity checks (Adebayo et al. 2018, "Sanity checks for saliency maps") ------------
+
+RANK_GOAL = 0.5  # mean Spearman rank correlation over the ink: below this, the maps differ
+
+
+def randomised(model, seed: int = 0):
+    """The same architecture with fresh random weights (each layer's own
+    initializers, batch norm's statistics reset): the model of the model
+    randomisation test. Seeds Keras, NumPy and Python's ``random`` with
+    ``seed`` first (``keras.utils.set_random_seed``), so it is reproducible."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.models.clone_model(model)
+
+
+def rank_agreement(a: np.ndarray, b: np.ndarray, image: np.ndarray) -> float:
+    """How alike two maps rank the pixels of ``image``'s ink region (pixels >
+    ``INK_THRESHOLD``, dilated by ``INK_DILATION``): the Spearman rank
+    correlation over those pixels, 1 for the same order. Two maps both
+    constant there rank them alike (1: an empty map is the same for every
+    model and digit); one constant and one not share no order (0)."""
+    from scipy.stats import spearmanr
+
+    ink = ink_region(image)
+    a = np.asarray(a, dtype=np.float64).reshape(28, 28)[ink]
+    b = np.asarray(b, dtype=np.float64).reshape(28, 28)[ink]
+    flat_a, flat_b = np.ptp(a) == 0, np.ptp(b) == 0
+    if flat_a or flat_b:
+        return 1.0 if flat_a and flat_b else 0.0
+    return float(spearmanr(a, b).statistic)
+
+
+@dataclass
+class Verdict:
+    """One map method on one model: the figures, and the checks it failed
+    (empty, ink, deletion, model randomisation, class; none: it passes)."""
+    empty: int  # maps with no positive mass, of n
+    n: int
+    ink: float  # positive mass on the ink / the ink's share of the image
+    drop: float  # p(predicted) lost blacking out the top GOAL_FRACTION of pixels (mean)
+    random_drop: float  # the same for random pixels
+    r_random: np.ndarray  # per image: rank agreement with the same method on the randomised model
+    r_class: np.ndarray  # per image: rank agreement of the maps for the predicted and the runner-up digit
+    failed: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return (f"empty {self.empty}/{self.n}, ink {self.ink:.2f}x, drop at {GOAL_FRACTION:.0%} {self.drop:.3f} "
+                f"vs random {self.random_drop:.3f}, r(random model) {self.r_random.mean():.2f} "
+                f"(max {self.r_random.max():.2f}), r(runner-up) {self.r_class.mean():.2f} "
+                f"(max {self.r_class.max():.2f}): {'fails ' + ', '.join(self.failed) if self.failed else 'passes'}")
+
+
+def check(model, images: np.ndarray, methods: dict[str, Callable], random_model=None, draws: int = 3,
+          seed: int = 0) -> dict[str, Verdict]:
+    """Each map method (``method(model, image, target)`` -> (28, 28)) held to
+    every check, over ``images`` and their predicted digits:
+
+    - empty: at most ``EMPTY_GOAL`` maps without positive mass;
+    - ink: positive mass on the ink at least ``INK_GOAL`` times its share;
+    - deletion: blacking out the map's top ``GOAL_FRACTION`` of pixels lowers
+      p(predicted) more than as many random pixels;
+    - model randomisation: the map of ``random_model`` (default
+      ``randomised(model)``) ranks the ink's pixels differently (mean
+      ``rank_agreement`` < ``RANK_GOAL``): a map that ignores the model
+      (the image itself, another network's map, all zero) gets 1;
+    - class: the map for the runner-up digit ranks them differently from that
+      of the predicted digit (mean < ``RANK_GOAL``): "why not 3?" needs it.
+
+    The first three alone are met by the image itself (it is all ink, and
+    blacking out a black pixel changes nothing); the last two are Adebayo et
+    al.'s sanity checks (2018), which it fails."""
+    from model.serving.predict import predict_batch
+
+    random_model = randomised(model) if random_model is None else random_model
+    images = np.asarray(images, dtype=np.float32)
+    probs = predict_batch(model, images)
+    order = np.argsort(probs, axis=1)
+    kept: dict = {}
+
+    def bound(name: str, method: Callable) -> Callable:
+        def call(image: np.ndarray, target: int) -> np.ndarray:  # measure() asks twice: kept
+            key = (name, image.tobytes(), int(target))
+            if key not in kept:
+                kept[key] = np.asarray(method(model, image, int(target)), dtype=np.float64).reshape(28, 28)
+            return kept[key]
+        return call
+
+    calls = {name: bound(name, method) for name, method in methods.items()}
+    results = measure(model, images, calls, draws, seed)
+    i = FRACTIONS.index(GOAL_FRACTION)
+    random_drop = float(results["random"]["drops"][:, i].mean())
+    verdicts = {}
+    for name, method in methods.items():
+        r_random, r_class = [], []
+        for image, (t, u) in zip(images, order[:, [-1, -2]]):
+            heat = calls[name](image, t)
+            r_random.append(rank_agreement(heat, method(random_model, image, int(t)), image))
+            r_class.append(rank_agreement(heat, calls[name](image, u), image))
+        r = results[name]
+        v = Verdict(r["empty"], len(images), r["ink"], float(r["drops"][:, i].mean()), random_drop,
+                    np.array(r_random), np.array(r_class))
+        v.failed = [what for what, ok in (
+            ("empty", v.empty <= EMPTY_GOAL), ("ink", v.ink >= INK_GOAL), ("deletion", v.drop > v.random_drop),
+            ("model randomisation", v.r_random.mean() < RANK_GOAL), ("class", v.r_class.mean() < RANK_GOAL))
+            if not ok]
+        verdicts[name] = v
+    return verdicts
+
+
+PAGES = ("Grad-CAM (the pages')", "integrated gradients (the pages')")
+
+
+def sanity_methods(model) -> dict[str, Callable]:
+    """The maps the pages show and the maps ``check`` must reject, as
+    ``method(model, image, target)``."""
+    from model.insight.attribution import integrated_gradients
+    from model.insight.cam import conv_layers, grad_cam
+
+    other = randomised(model, seed=1)
+    methods: dict[str, Callable] = {PAGES[1]: integrated_gradients}
+    if conv_layers(model):
+        methods[PAGES[0]] = grad_cam
+    methods.update({
+        "all zero": lambda m, im, t: np.zeros((28, 28)),
+        "the image itself": lambda m, im, t: im,
+        "a random network's map": (lambda m, im, t: grad_cam(other, im, t)) if conv_layers(model)
+        else (lambda m, im, t: integrated_gradients(other, im, t)),
+    })
+    return methods
+
+
 def passes(r: dict, baseline: dict) -> bool:
     i = FRACTIONS.index(GOAL_FRACTION)
     return (r["empty"] <= EMPTY_GOAL and r["ink"] >= INK_GOAL
@@ -278,7 +417,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     common.header("faithfulness: do the attribution maps point at what the model uses?",
                   f"{CHOSEN}: <= {EMPTY_GOAL} empty maps, ink mass >= {INK_GOAL}x its share, blacking out its "
-                  f"top {GOAL_FRACTION:.0%} pixels drops p(predicted) more than {GOAL_FRACTION:.0%} random pixels")
+                  f"top {GOAL_FRACTION:.0%} pixels drops p(predicted) more than {GOAL_FRACTION:.0%} random pixels; "
+                  f"the pages' maps pass the sanity checks (rank correlation with a random network's map and "
+                  f"with the runner-up's map < {RANK_GOAL}), the broken maps fail them")
     from model.data.mnist import load_mnist
     from model.data.preprocess import scale_images
     from model.logs import quiet_tensorflow
@@ -299,13 +440,24 @@ def main(argv=None) -> int:
         results = measure(model, images, methods, args.draws)
         passing = report(name, results, args.n)
         print(f"meeting the goal on {name}: {', '.join(passing) or 'none'}")
+        sane = check(model, images, sanity_methods(model), draws=args.draws)
+        print(f"\nsanity checks on {name} ({args.n} digits; r: mean Spearman rank correlation over the ink, "
+              f"dilated, goal < {RANK_GOAL}):")
+        for method, v in sane.items():
+            print(f"  {method}: {v.text()}")
+        pages = [m for m in sane if m in PAGES]
+        broken_pass = [m for m in sane if m not in PAGES and not sane[m].failed]
+        ok = all(not sane[m].failed for m in pages) and not broken_pass
+        text = f"{name}: " + "; ".join(f"{m} {'passes' if not sane[m].failed else 'fails ' + ', '.join(sane[m].failed)}"
+                                       for m in pages)
+        text += f", broken maps passing: {', '.join(broken_pass) or 'none'}"
         if CHOSEN in results:
             r, i = results[CHOSEN], FRACTIONS.index(GOAL_FRACTION)
-            text = (f"{name}: {r['empty']} empty, ink {r['ink']:.2f}x, drop at 10% {r['drops'][:, i].mean():.3f} "
-                    f"vs random {results['random']['drops'][:, i].mean():.3f}")
-            verdicts[name] = (CHOSEN in passing, text)
+            text += (f"; {CHOSEN}: {r['empty']} empty, ink {r['ink']:.2f}x, drop at 10% {r['drops'][:, i].mean():.3f} "
+                     f"vs random {results['random']['drops'][:, i].mean():.3f}")
+            verdicts[name] = (CHOSEN in passing and ok, text)
         else:
-            verdicts[name] = (True, f"{name}: no convolution")
+            verdicts[name] = (ok, text + " (no convolution)")
     print()
     common.footer()
     common.verdict(all(ok for ok, _ in verdicts.values()), "; ".join(text for _, text in verdicts.values()))

@@ -1,13 +1,21 @@
-"""The class-activation maps (``model.insight.explain.class_activation_map``,
+"""The class-activation maps (``model.insight.cam.class_activation_map``,
 ``grad_cam``) on every kind of model the lab may hold: functional and
 Sequential, nested, with batch norm, separable and depthwise convolutions,
 inputs (784,), (28, 28) and (28, 28, 1), saved and loaded, ensembles; and
-each map placed where its receptive field is centred."""
+each map placed where its receptive field is centred.
+
+A map of a digit that the convolutions see is never empty (all zero), for
+any model, method and layer; the one way it may be, classic Grad-CAM's
+position-averaged weights cancelling the evidence, is tested as such; and
+the check of "not empty" rejects the map of a black image (the convolutions
+see nothing there), so it can fail."""
+import functools
+
 import keras
 import numpy as np
 import pytest
 
-from model.insight import explain as cam
+from model.insight import cam
 
 L = keras.layers
 
@@ -58,14 +66,83 @@ MODELS = {"functional": functional, "functional (784,) + BN": lambda: functional
           "functional (28, 28)": lambda: functional((28, 28)), "sequential": sequential, "nested": nested}
 
 
+@functools.cache
+def built(name: str):
+    """One model of each kind for the whole file (a map doesn't change it): traced once."""
+    return MODELS[name]()
+
+
+def shows_evidence(heat: np.ndarray) -> bool:
+    """A class-activation map that says something: (28, 28), finite, in
+    [0, 1], peak 1. An all-zero map ("no evidence anywhere") fails."""
+    heat = np.asarray(heat)
+    return bool(heat.shape == (28, 28) and np.isfinite(heat).all() and heat.min() >= 0
+                and heat.max() == pytest.approx(1.0))
+
+
+def test_the_check_rejects_an_empty_map():
+    assert shows_evidence(np.eye(28)) and not shows_evidence(np.zeros((28, 28)))
+    assert not shows_evidence(np.full((28, 28), np.nan)) and not shows_evidence(np.zeros((27, 28)))
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 @pytest.mark.parametrize("method", cam.CAM_METHODS)
 @pytest.mark.parametrize("layer", cam.CAM_LAYERS)
 def test_every_model_method_and_layer_gives_a_map(name, method, layer):
-    model = MODELS[name]()
+    """The digit, seen by every convolution: evidence somewhere, never an
+    empty map (the target, 3, is one for which classic Grad-CAM's weights
+    don't cancel: see the next test). Negative control: the black image,
+    which no convolution sees (zero activations everywhere: the untrained
+    models' biases and batch-norm shifts are 0), gives the empty map, and the
+    same check rejects it."""
+    model = built(name)
     heat = cam.class_activation_map(model, digit(), 3, method=method, layer=layer)
-    assert heat.shape == (28, 28) and np.isfinite(heat).all() and heat.min() >= 0
-    assert heat.max() == pytest.approx(1.0) or heat.max() == 0
+    assert shows_evidence(heat), f"max {heat.max()}"
+    black = cam.class_activation_map(model, np.zeros((28, 28)), 3, method=method, layer=layer)
+    assert black.shape == (28, 28) and black.max() == 0 and not shows_evidence(black)
+
+
+def chosen_maps(model, image: np.ndarray, target: int, layer: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (feature maps, gradients) pairs that ``class_activation_map`` combines for ``layer``."""
+    import tensorflow as tf
+
+    maps = cam._maps_and_gradients(model)
+    pairs = [(a.numpy(), g.numpy()) for a, g in maps.fn(tf.constant(image), tf.constant(target, tf.int32))]
+    chosen = cam._choose("early" if layer == "block" else layer, maps.scales, maps.ancestors)
+    return [pairs[maps.pooled.get(i, i) if layer == "block" else i] for i in chosen]
+
+
+def test_classic_grad_cam_is_empty_only_where_its_averaged_weights_cancel_the_evidence():
+    """Classic Grad-CAM weighs each channel by its gradient averaged over the
+    positions, then keeps the positive part: where those averages make the
+    weighted sum negative at every position, its map is all zero although
+    the layer sees the digit (bench/faithfulness.py: half of strong-cnn's maps
+    at the last convolution). It happens here for a few targets (1 and 4 on
+    the functional models; 0, 6, 7 and 9 on the nested one): each such empty
+    map must be exactly that case (the sum before the ReLU <= 0 everywhere),
+    with activations on the digit and HiResCAM (the same gradients, not
+    averaged) finding evidence in the same layer for the same digit. Every
+    other method is never empty on these models, for any target."""
+    empty = []
+    for name in MODELS:
+        model = built(name)
+        for layer in cam.CAM_LAYERS:
+            for target in range(10):
+                for method in cam.CAM_METHODS:
+                    if method != "gradcam":
+                        heat = cam.class_activation_map(model, digit(), target, method=method, layer=layer)
+                        assert shows_evidence(heat), (name, method, layer, target)
+                heat = cam.class_activation_map(model, digit(), target, method="gradcam", layer=layer)
+                if shows_evidence(heat):
+                    continue
+                assert heat.max() == 0, (name, layer, target, heat.max())
+                empty.append((name, layer, target))
+                for a, g in chosen_maps(model, digit(), target, layer):
+                    assert a.max() > 0, "the layer sees nothing"
+                    assert (a * g.mean(axis=(0, 1))).sum(axis=-1).max() <= 0, "an empty map with positive evidence"
+                    assert (a * g).sum(axis=-1).max() > 0, "HiResCAM finds no evidence either"
+    print(f"\nclassic Grad-CAM empty (model, layer, target): {empty}")
+    assert empty, "no target cancels any more: the case is untested (pick models where it happens)"
 
 
 def test_the_chosen_layers():
