@@ -10,9 +10,9 @@ Training runs one job at a time in both modes (these machines have 2 cores)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+from model import settings
 from model.training.config import MAX_EPOCHS, MAX_UNITS, ConfigError, TrainConfig
 
 
@@ -53,27 +53,22 @@ DEMO = Limits(demo=True, max_epochs=5, max_units=512, max_filters=64,
 
 
 def demo_mode() -> bool:
-    return os.environ.get("MNIST_LAB_DEMO", "").strip().lower() in ("1", "true", "yes", "on")
+    return settings.flag("MNIST_LAB_DEMO")
 
 
 def drawings_admin() -> bool:
     """May this app relabel, delete and export the saved drawings? The owner's
     local app yes; the public demo only with ``MNIST_LAB_DRAWINGS_ADMIN=1``."""
-    if os.environ.get("MNIST_LAB_DRAWINGS_ADMIN", "").strip().lower() in ("1", "true", "yes", "on"):
+    if settings.flag("MNIST_LAB_DRAWINGS_ADMIN"):
         return True
     return not demo_mode()
-
-
-def switched_off(variable: str) -> bool:
-    """Does the environment variable turn its feature off ("0", "false", "no", "off")?"""
-    return os.environ.get(variable, "").strip().lower() in ("0", "false", "no", "off")
 
 
 def auto_warmup() -> bool:
     """Train a starter model by itself when the app has none (default on;
     ``MNIST_LAB_WARMUP=0`` turns it off, e.g. for tests; a preset's name
     chooses it: ``model.lab.jobs.starter_preset``)."""
-    return not switched_off("MNIST_LAB_WARMUP")
+    return not settings.switched_off("MNIST_LAB_WARMUP")
 
 
 def current_limits() -> Limits:

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from model import settings
 from model.files import read_json, write_json
 from model.lab import db, store
-from model.lab.limits import switched_off
 from model.lab.runs import is_kept
 from model.logs import first_line
 from model.training.config import ConfigError, TrainConfig
@@ -74,7 +74,7 @@ def measure(config: TrainConfig, root: Path | None = None, then: Callable[[Path]
     call once that ended). ``then(folder)``, a function, runs in the probe's
     thread when the running probe ends (for work that no page run would
     come back for, such as the demo's upgrade)."""
-    if switched_off("MNIST_LAB_PROBE"):
+    if not settings.flag("MNIST_LAB_PROBE"):
         return False
     folder, key = (root or store.workdir()).resolve(), pace_key(config)
     with _lock:

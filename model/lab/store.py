@@ -34,6 +34,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from model import settings
 from model.files import DiskFull, atomic_path, disk_full, fsync, read_json, write_json
 from model.lab.limits import demo_mode
 
@@ -46,7 +47,7 @@ TEMP_PREFIX = ".tmp-"  # models/.tmp-<key>-<pid>: a run being written
 
 
 def workdir() -> Path:
-    return Path(os.environ.get("MNIST_LAB_DIR") or ".")
+    return Path(settings.text("MNIST_LAB_DIR") or ".")
 
 
 def current_model_path(root: Path | None = None) -> Path:
@@ -277,7 +278,7 @@ def current_meta(root: Path | None = None) -> dict[str, Any] | None:
 def pinned_model() -> Current | None:
     """The owner's model file that the public demo shows every visitor
     (``MNIST_LAB_DEMO_MODEL``), in demo mode; None otherwise."""
-    value = os.environ.get("MNIST_LAB_DEMO_MODEL", "").strip()
+    value = settings.text("MNIST_LAB_DEMO_MODEL")
     if not (value and demo_mode()):
         return None
     path = Path(value)

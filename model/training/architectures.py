@@ -22,7 +22,7 @@ def input_shape(config: TrainConfig) -> tuple[int, ...]:
     return (784,) if config.architecture == "mlp" else (28, 28, 1)
 
 
-MIXED = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # config.precision -> Keras dtype policy
+MIXED = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # config.computed_in() -> Keras dtype policy
 
 
 def build_model(config: TrainConfig) -> keras.Model:
@@ -31,7 +31,7 @@ def build_model(config: TrainConfig) -> keras.Model:
     bfloat16 (its variables stay float32); ``with_keras_layers`` makes the
     trained model float32."""
     regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
-    dtype = MIXED[config.precision]
+    dtype = MIXED[config.computed_in()]
     inputs = keras.Input(shape=input_shape(config), name="image")
     x = inputs
     if config.architecture == "cnn":

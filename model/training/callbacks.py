@@ -3,12 +3,13 @@ page draws with it, the CLI prints with it."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import keras
+
+from model import settings
 
 
 @dataclass
@@ -120,5 +121,5 @@ class Pace(keras.callbacks.Callback):
 
 def paced() -> list[keras.callbacks.Callback]:
     """``[Pace(...)]`` when ``MNIST_LAB_MIN_EPOCH_S`` is set (tests), else nothing."""
-    value = os.environ.get(PACE_ENV, "").strip()
-    return [Pace(float(value))] if value else []
+    value = settings.number(PACE_ENV)
+    return [Pace(value)] if value else []

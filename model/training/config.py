@@ -7,19 +7,21 @@ SGD at Keras' default learning rate, categorical cross-entropy, batch 32, 3 epoc
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from model import settings
 from model.data.mnist import TRAIN_SIZE
 
 ARCHITECTURES = ("mlp", "cnn")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu")
 SCHEDULES = ("constant", "cosine", "onecycle")
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("float32", "auto", "bfloat16")
 DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.001}
 
 # The version of the code that trains (architectures, fit, data pipeline): part
@@ -34,10 +36,21 @@ MAX_DRAWINGS_WEIGHT = 100
 DRAWINGS_WEIGHT = 3  # the suggested weight when drawings are turned on: measured in bench/drawings.py
 
 
+BFLOAT16_SWITCH = "MNIST_LAB_BFLOAT16"  # "1" or "0": this machine's answer, whatever the CPU says
+
+
 def native_bfloat16() -> bool:
     """Does this CPU compute bfloat16 natively (AVX512-BF16 or AMX, read from
     /proc/cpuinfo)? There, training in bfloat16 is about 1.5x as fast as in
-    float32 (bench.speed, bench/RESULTS.md); elsewhere it is emulated."""
+    float32 (bench.speed, bench/RESULTS.md); elsewhere it is emulated.
+    ``MNIST_LAB_BFLOAT16=1`` (or ``=0``) answers instead of the CPU, so that a
+    developer on either kind of machine can run the other kind's path."""
+    switch = settings.text(BFLOAT16_SWITCH)
+    return switch == "1" if switch else _cpu_has_bfloat16()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_has_bfloat16() -> bool:
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line for line in f if line.startswith("flags")), "")
@@ -97,7 +110,11 @@ class TrainConfig:
     # "bfloat16": convolutions and dense layers compute in bfloat16 while training
     # (Keras' mixed precision; weights stay float32, the output layer too), about
     # 1.5x as fast on CPUs with native bfloat16 (AVX512-BF16, AMX; bench.speed). The
-    # trained model is float32, like any other.
+    # trained model is float32, like any other. "auto": bfloat16 where the CPU
+    # computes it natively (``native_bfloat16``), float32 elsewhere: the same recipe
+    # and the same key on every machine, computed as fast as each machine can (the
+    # CNN presets). What a run computed in is part of its record (``computed_in``,
+    # the run's meta and its description), not of its name.
     precision: str = "float32"
     # Saved drawings (``model.lab.drawings``, their training part) added to MNIST's
     # training set, each repeated this many times; 0 is off. Which drawings is
@@ -173,6 +190,16 @@ class TrainConfig:
         check(self.start_from == "" or re.fullmatch(r"[0-9a-f]{12}", self.start_from) is not None,
               f"start from: expected a kept run's 12-character key, got {self.start_from!r}")
 
+    def computed_in(self) -> str:
+        """The precision a training of this config computes in on this machine."""
+        if self.precision == "auto":
+            return "bfloat16" if native_bfloat16() else "float32"
+        return self.precision
+
+    def as_computed(self) -> TrainConfig:
+        """This config with "auto" resolved for this machine: what a run records it ran as."""
+        return dataclasses.replace(self, precision=self.computed_in())
+
     def feature_map_size(self) -> int:
         """Side of the last conv block's output (each block: convolutions, then 2x2 max-pool)."""
         side = 28
@@ -210,8 +237,8 @@ class TrainConfig:
             d.pop("label_smoothing")
         if not self.stroke_augment:
             d.pop("stroke_augment")
-        if self.precision == "float32":  # the default: keys made before the option stay the same
-            d.pop("precision")
+        if self.precision in ("float32", "auto"):  # keys made before the option stay the same, and
+            d.pop("precision")  # "auto" names the recipe, not the machine: one key on every CPU
         if self.drawings_weight:
             d["drawings"] = drawings
         else:  # off: every key made before the option existed stays the same
@@ -233,18 +260,18 @@ class TrainConfig:
                 blocks += f" ({self.kernel_size}x{self.kernel_size} {self.padding})"
             dense = f" + dense {'-'.join(map(str, self.hidden_units))}" if self.hidden_units else ""
             arch = f"CNN conv {blocks}{dense}"
-        extra = f", {self.precision}" if self.precision != "float32" else ""
+        extra = f", {self.precision}" if self.precision == "bfloat16" else ""
+        extra += f", seed {self.seed}" if self.seed else ""  # runs that differ only by it, told apart
         extra += f" + saved drawings x{self.drawings_weight}" if self.drawings_weight else ""
         extra += f", fine-tuned from run {self.start_from}" if self.start_from else ""
         return (f"{arch}, {self.optimizer.upper()} lr {self.lr:.3g}, batch {self.batch_size}, "
                 f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}{extra}")
 
 
-# On a CPU with native bfloat16 the two CNN presets train in it: about 1.5x as fast, so the
-# same minutes buy more epochs (bench/RESULTS.md). Elsewhere they are the float32 recipes.
-BFLOAT16 = native_bfloat16()
-PRECISION = "bfloat16" if BFLOAT16 else "float32"
-
+# A preset's name is one recipe on every machine (its epochs, batch and schedule; its key): the
+# CNN presets compute in "auto" precision, bfloat16 where the CPU has it natively (about 1.5x as
+# fast there), and each run records what it computed in. Users who compare "strong-cnn" across
+# machines compare the same recipe; the model line says which precision each run used.
 PRESETS: dict[str, TrainConfig] = {
     # The seed's recipe, unchanged: about 94% in 3 epochs.
     "classic": TrainConfig(),
@@ -260,16 +287,18 @@ PRESETS: dict[str, TrainConfig] = {
     # demo's first visitor waits half as long for the starter (2026-12-05).
     "fast-cnn": TrainConfig(architecture="cnn", conv_filters=(16, 32), kernel_size=5, padding="valid",
                             hidden_units=(64,), optimizer="adam", learning_rate=0.008, schedule="onecycle",
-                            batch_size=256, epochs=2, label_smoothing=0.1, precision=PRECISION),
+                            batch_size=256, epochs=2, label_smoothing=0.1, precision="auto"),
     # Aimed at 99.7% and at drawings: two convolutions a block, batch norm, dropout, augmentation,
-    # pen augmentation (drawn digits and fonts), label smoothing, one cycle. In bfloat16, 16
-    # epochs: 99.70-99.75% over seeds 0-3 in 348-368 s (20 epochs: 99.68-99.74%, no better;
-    # bench/RESULTS.md). Unpadded convolutions shrink the maps (28-26-24, 12-10-8): 40% less
-    # work than "same".
+    # pen augmentation (drawn digits and fonts), label smoothing, one cycle; 10 epochs on every
+    # machine: 99.69% in 809 s in float32 on AMD EPYC without bfloat16 (2026-12-05); with bfloat16
+    # on Intel Xeon, 16 epochs gave 99.70-99.75% over seeds 0-3 in 348-368 s and 20 no better
+    # (bench/RESULTS.md), so 10 there take about 210 s. (Until 2026-12-08 the epochs followed the
+    # CPU: 16 with bfloat16, 10 without; one name now means one recipe.) Unpadded convolutions
+    # shrink the maps (28-26-24, 12-10-8): 40% less work than "same".
     "strong-cnn": TrainConfig(architecture="cnn", conv_filters=(32, 64), convs_per_block=2, padding="valid",
                               hidden_units=(256,), batch_norm=True, dropout=0.3, augment=0.6, stroke_augment=0.5,
                               label_smoothing=0.1, optimizer="adam", learning_rate=0.003, schedule="onecycle",
-                              batch_size=128, epochs=16 if BFLOAT16 else 10, precision=PRECISION),
+                              batch_size=128, epochs=10, precision="auto"),
 }
 
 

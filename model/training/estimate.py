@@ -26,6 +26,7 @@ giving way to the run's own pace as it progresses.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -33,7 +34,7 @@ import statistics
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from model.training.config import BFLOAT16, TRAIN_SIZE, ConfigError, TrainConfig
+from model.training.config import TRAIN_SIZE, ConfigError, TrainConfig, native_bfloat16
 
 # A step's fixed cost (Python, the optimizer's update, the input pipeline): 1.2 ms with tf.data's
 # autotuning on, 0.4 ms without (the classic MLP's 5,625 steps: 8.8 s, then 3.5 s).
@@ -78,9 +79,11 @@ def steps_per_epoch(config: TrainConfig) -> int:
 
 
 def predicted_seconds(config: TrainConfig) -> float:
-    """Seconds of training on the machine the constants were measured on."""
+    """Seconds of training on the machine the constants were measured on, in
+    the precision ``config`` computes in here (bfloat16 is faster only where native)."""
     steps = config.epochs * steps_per_epoch(config)
-    per_mac = SECONDS_PER_MAC * (BFLOAT16_MAC_FACTOR if config.precision == "bfloat16" and BFLOAT16 else 1)
+    native = config.computed_in() == "bfloat16" and native_bfloat16()
+    per_mac = SECONDS_PER_MAC * (BFLOAT16_MAC_FACTOR if native else 1)
     return steps * (STEP_OVERHEAD_S + per_mac * config.batch_size * multiply_adds(config))
 
 
@@ -109,6 +112,8 @@ def _ratios(runs: Iterable[dict[str, Any]], fixed: float,
         try:
             config = TrainConfig.from_dict(meta["config"])
             seconds = float(meta["train_seconds"])
+            if meta.get("computed_in"):  # what it ran as, not what "auto" means today
+                config = dataclasses.replace(config, precision=meta["computed_in"])
         except (KeyError, TypeError, ValueError, ConfigError):
             continue  # uploads, damaged metas
         reference = expected(config)
@@ -233,13 +238,14 @@ def time_left(expected_total: float, waited: float, fraction: float = 0.0,
     """Seconds left in a run expected to take ``expected_total`` seconds of
     waiting, ``waited`` seconds in, with ``fraction`` of its training steps
     done in ``train_elapsed`` seconds of training. Before training starts it
-    is what the estimate left; during training, the estimate and the run's
+    is what the estimate left, never less than the estimate's training part
+    (a slow start-up never counts down into a training that has not begun); during training, the estimate and the run's
     own pace (plus ``finishing``: scoring and saving) weighted by the fraction
     done, so it moves smoothly from one to the other and never jumps when the
     first, slow steps give way to the rest."""
     prior = max(0.0, expected_total - waited)
-    if fraction <= 0 or train_elapsed <= 0:
-        return max(1.0, prior)
+    if fraction <= 0 or train_elapsed <= 0:  # still starting: the training it has not begun is still ahead
+        return max(1.0, prior, expected_total - STARTUP_S)
     fraction = min(1.0, fraction)
     pace = train_elapsed * (1 - fraction) / fraction + finishing
     return max(1.0, fraction * pace + (1 - fraction) * prior)

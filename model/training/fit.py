@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from model.data.inputs import model_inputs
 from model.data.mnist import Split, load_mnist
-from model.serving.contract import model_inputs
 from model.serving.evaluate import test_metrics
 from model.training.config import ConfigError, TrainConfig
 
@@ -169,7 +169,7 @@ def run_meta(key: str, description: str, model, metrics: dict[str, float], confi
     when, and the library versions; ``extra`` adds fields."""
     return {"key": key, "config": config.to_dict() if config is not None else None, "description": description,
             "metrics": metrics, "history": history or {}, "parameters": int(model.count_params()),
-            "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "versions": versions(), **extra}
 
 
@@ -187,9 +187,10 @@ def train_new(config: TrainConfig, callbacks: Sequence[Any] = (), log_dir: Path 
     started = time.perf_counter()
     model, history = fit(config, train_data, callbacks, log_dir=log_dir, start=start)
     seconds = time.perf_counter() - started
-    meta = run_meta(key or config.key(), config.describe(), model, test_metrics(model, test_data), config=config,
-                    history=history, epochs_run=len(next(iter(history.values()), [])),
-                    train_seconds=round(seconds, 3))
+    # the recipe under its key; what it computed in on this machine in its description and record
+    meta = run_meta(key or config.key(), config.as_computed().describe(), model, test_metrics(model, test_data),
+                    config=config, history=history, epochs_run=len(next(iter(history.values()), [])),
+                    train_seconds=round(seconds, 3), computed_in=config.computed_in())
     if drawings is not None:
         meta["drawings"] = {"count": len(drawings), "weight": config.drawings_weight, "digest": drawings.digest(),
                             "per_digit": np.bincount(drawings.y, minlength=10).tolist()}
