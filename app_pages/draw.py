@@ -29,12 +29,13 @@ from app_pages.drawings_view import model_name
 from app_pages.explain_view import LAST_DRAWING, attribution_view
 from app_pages.guard import guarded, run_page
 from app_pages.models import Chosen, chosen_line, current_model
-from app_pages.session import kept, session_id
+from app_pages.session import client_address, kept, session_id
 from model.data.preprocess import DrawingError
 from model.insight import pictures
 from model.lab import canvas, drawings
 from model.lab.db import DatabaseUnavailable
 from model.lab.limits import current_limits
+from model.logs import first_line
 
 log = logging.getLogger("mnist_lab")
 STROKE_PX = 18
@@ -214,21 +215,30 @@ def event(name: str) -> Any:
     return state.get(name) if hasattr(state, "get") else None
 
 
+def attempt(tap: Any) -> int | None:
+    """Which tap of its tab an event is (the canvas numbers them: a retried save is answered anew)."""
+    value = tap.get("attempt") if isinstance(tap, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53 else None
+
+
 def correct(chosen: Chosen) -> None:
     """A tap on "Right" or a digit chip: keep the drawing with that digit
-    (``canvas.save_correction``) and tell the canvas how it went."""
+    (``canvas.save_correction``, with this visitor's session and address) and
+    tell the canvas how it went: a short line it shows whole (the details of a
+    database fault are in the server's log); ``retry``: tapping again may work."""
     tap = event("correction")
     if not isinstance(tap, dict):
         return
-    outcome: dict[str, Any] = {"id": str(tap.get("client_id"))[:64], "label": tap.get("label")}
+    outcome: dict[str, Any] = {"id": str(tap.get("client_id"))[:64], "label": tap.get("label"),
+                               "attempt": attempt(tap)}
     try:
         row, label = canvas.save_correction(tap, chosen.model, model_name=model_name(), session=session_id(),
-                                            limits=current_limits())
+                                            limits=current_limits(), address=client_address())
     except (drawings.DrawingRefused, drawings.DrawingsFull, DrawingError) as exc:
-        outcome |= {"kind": "failed", "message": str(exc)}
+        outcome |= {"kind": "failed", "message": first_line(exc), "retry": False}
     except DatabaseUnavailable as exc:
-        log.warning("a drawing was not saved: %s", exc)
-        outcome |= {"kind": "failed", "message": f"the lab's database is unavailable ({exc})"}
+        log.warning("a drawing was not saved: %s", exc.detail)
+        outcome |= {"kind": "failed", "message": exc.short, "retry": True}
     else:
         st.session_state.setdefault(SAVED_ROWS, {})[tap["client_id"]] = row
         if isinstance(tap.get("seq"), int):
@@ -242,7 +252,7 @@ def undo_save() -> None:
     tap = event("undo")
     client_id = tap.get("client_id") if isinstance(tap, dict) else None
     rows = st.session_state.setdefault(SAVED_ROWS, {})
-    outcome: dict[str, Any] = {"id": str(client_id)[:64]}
+    outcome: dict[str, Any] = {"id": str(client_id)[:64], "attempt": attempt(tap)}
     if client_id not in rows:
         outcome |= {"kind": "undo-failed", "message": "this page did not save it"}
     else:
@@ -250,7 +260,8 @@ def undo_save() -> None:
             with contextlib.suppress(drawings.DrawingNotFound):  # gone already: taken back all the same
                 drawings.delete(rows[client_id])
         except DatabaseUnavailable as exc:
-            outcome |= {"kind": "undo-failed", "message": f"the lab's database is unavailable ({exc})"}
+            log.warning("a drawing was not taken back: %s", exc.detail)
+            outcome |= {"kind": "undo-failed", "message": exc.short}
         else:
             rows.pop(client_id)
             outcome |= {"kind": "undone"}

@@ -14,7 +14,7 @@ import streamlit as st
 from app_pages.charts import digit_grid, show_figure
 from app_pages.guard import guarded
 from app_pages.models import load_run
-from app_pages.session import DEFAULT, session_id
+from app_pages.session import DEFAULT, contributor, session_id
 from model.insight import figures
 from model.lab import drawings, store
 from model.lab.db import DatabaseUnavailable
@@ -57,7 +57,7 @@ def save_buttons(image: np.ndarray, canvas_rgba: np.ndarray, probs: np.ndarray, 
         return
     try:
         drawings.save(image, clicked, canvas=canvas_rgba, probs=probs, model=model or model_name(),
-                      session=session_id(), limits=current_limits(),
+                      session=contributor(), limits=current_limits(),
                       client_id=client_id or f"{session_id()}:{digest}")
     except (drawings.DrawingRefused, drawings.DrawingsFull) as exc:
         box.warning(f"Not saved: {exc}", icon=":material/warning:")
@@ -71,7 +71,8 @@ def save_buttons(image: np.ndarray, canvas_rgba: np.ndarray, probs: np.ndarray, 
 
 def stored_text(label: int) -> str:
     return (f"Saved as a **{label}**: this drawing is now stored in the lab's collection (the image, the model's "
-            "reading and an anonymous session id; nothing personal). See it on the Drawings page.")
+            "reading, an anonymous session id and a keyed hash of your network address, never the address). "
+            "See it on the Drawings page.")
 
 
 @st.fragment

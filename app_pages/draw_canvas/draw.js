@@ -18,13 +18,25 @@
 //   reader   "browser" or "server"; why: the reason for "server" (a sentence), or null
 //   model    {url: "models/<hash>.tflite", shape: [1, 784], name} or null
 //   server   the server's reading of a settled drawing: {seq, probs} or {seq, error}, or null
-//   result   the last correction's outcome: {id, kind: saved | failed | undone | undo-failed, label, message}
+//   result   the last correction's outcome: {id, attempt, kind: saved | failed | undone | undo-failed, label,
+//            message, retry (failed: tapping again may work)}
 //   shown    the seq of the settled drawing shown under the canvas (tests wait for data-shown == data-sent)
+//
+// No tap is lost: a tapped drawing is kept (here and in the tab's sessionStorage, which outlives a canvas
+// drawn anew) until the server has said how its save went. While it waits, the canvas asks the server's
+// health endpoint every second; a server gone (restarting, the connection lost) or silent for ACK_MS gives
+// the drawing back with a line that says so, and a tap on the same digit retries the save under the same
+// client id, so that the server stores it once whether or not the first attempt got through.
 
 export const RUNTIME_DIR = "vendor/litertjs-2.5.3/";
 const SETTLE_MS = 300;
 const SAVED_MS = 6000;
 const DEFAULT_PEN = 18;
+const WATCH_MS = 1000;          // while a save waits: the server's health asked this often
+const HEALTH_TIMEOUT_MS = 1500;
+const GONE_AFTER = 2;           // failed health checks in a row that mean the server is gone
+const ACK_MS = 12000;           // a save unanswered this long is given back (a lost rerun)
+const UNSAVED_KEY = "mnistLab.unsaved";   // sessionStorage: taps the server has not answered yet
 
 // --------------------------------------------------------------------------- the runtime
 
@@ -114,6 +126,24 @@ function newId() {   // crypto.randomUUID needs a secure context; a LAN address 
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+// Taps not answered yet, in the tab's sessionStorage: a canvas drawn anew (the server restarted, the
+// page left and come back to) still gives them back. [{id, label, strokes, at}], the newest last.
+function unsavedTaps() {
+  try {
+    const list = JSON.parse(sessionStorage.getItem(UNSAVED_KEY) || "[]");
+    return Array.isArray(list) ? list : [];
+  } catch (error) {
+    return [];
+  }
+}
+
+function keepUnsaved(list) {
+  try {
+    if (list.length) sessionStorage.setItem(UNSAVED_KEY, JSON.stringify(list.slice(-5)));
+    else sessionStorage.removeItem(UNSAVED_KEY);
+  } catch (error) { /* storage full or off: this canvas still holds them */ }
+}
+
 // Figures for the tests and bench/browser_reading.py (ms): pointer event -> reading written (latency) and
 // -> the start of the frame that paints it (frame), preprocessing, inference.
 const stats = (window.__mnistDraw = window.__mnistDraw || { latency: [], frame: [], pre: [], infer: [], whileDown: 0, settled: 0 });
@@ -121,6 +151,7 @@ const keep = (list, value) => { list.push(value); if (list.length > 5000) list.s
 // The outcomes of taps shown already in this tab: a canvas drawn anew (the visitor back from
 // another page within the seconds the server still sends one) never says "Saved" again.
 const shownResults = (window.__mnistShownResults = window.__mnistShownResults || new Set());
+let attempts = Date.now();      // numbers each tap of this tab: the server's answer to it says which
 
 // --------------------------------------------------------------------------- the component
 
@@ -158,12 +189,28 @@ class DrawCanvas {
     this.saves = new Map();     // client id -> {label, strokes}: the drawing, to give back on failure or Undo
     this.lastSaved = null;      // client id of the save that "Undo" takes back
     this.statusTimer = null;
+    this.waiting = new Map();   // client id -> {kind: "save" | "undo", at}: taps the server has not answered
+    this.watchTimer = null; this.healthFails = 0;
+    this.retry = null;          // {id, label}: the drawing on the canvas is one given back unsaved
 
     this.penInput.value = String(this.data.pen || DEFAULT_PEN);
     this.penLabel.textContent = this.penInput.value;
     this.blank();
     this.listen();
     this.update(component);
+    this.restoreUnsaved();
+  }
+
+  // A canvas drawn anew with taps of this tab never answered (the server restarted meanwhile): the newest
+  // comes back on the canvas, the others stay kept for their turn.
+  restoreUnsaved() {
+    const list = unsavedTaps();
+    if (!list.length || this.strokes.length) return;
+    const last = list[list.length - 1];
+    this.saves.set(last.id, { label: last.label, strokes: last.strokes });
+    this.giveBack(last.id);
+    this.status("failed", "Not confirmed: the connection to the server was lost. Your drawing is back: tap again "
+                          + "to save it.", false, 0);
   }
 
   // ------------------------------------------------------------------ from the server
@@ -183,8 +230,9 @@ class DrawCanvas {
       else this.say("", s.error || "Nothing to read");
       this.howEl.textContent = "read on the server" + (this.why ? ` (${this.why})` : "");
     }
-    if (d.result && !shownResults.has(d.result.id + d.result.kind)) {
-      shownResults.add(d.result.id + d.result.kind);
+    const heard = d.result && `${d.result.id}:${d.result.kind}:${d.result.attempt}`;   // a retry is heard anew
+    if (d.result && !shownResults.has(heard)) {
+      shownResults.add(heard);
       this.outcome(d.result);
     }
   }
@@ -245,7 +293,8 @@ class DrawCanvas {
 
   cleanup() {
     for (const [el, type, fn] of this.on || []) el.removeEventListener(type, fn);
-    clearTimeout(this.settleTimer); clearTimeout(this.statusTimer);
+    clearTimeout(this.settleTimer); clearTimeout(this.statusTimer); clearTimeout(this.watchTimer);
+    this.waiting.clear();
     delete this.root.__mnist;
   }
 
@@ -280,6 +329,7 @@ class DrawCanvas {
     this.canvas.setPointerCapture?.(e.pointerId);
     clearTimeout(this.settleTimer);
     this.down = true;
+    this.retry = null;          // a new stroke: a new drawing, a new save
     const p = this.point(e);
     this.strokes.push({ width: Number(this.penInput.value), points: [p] });
     this.segment(Number(this.penInput.value), p, [p]);
@@ -314,6 +364,7 @@ class DrawCanvas {
 
   undoStroke() {
     if (!this.strokes.length) return;
+    this.retry = null;
     this.strokes.pop();
     this.redraw();
     if (!this.strokes.length) return this.clear(true);
@@ -324,6 +375,7 @@ class DrawCanvas {
 
   clear(tell) {
     clearTimeout(this.settleTimer);
+    this.retry = null;
     this.strokes = []; this.down = false; this.seq++;
     this.box.dataset.seq = String(this.seq);
     this.redraw();
@@ -428,40 +480,110 @@ class DrawCanvas {
   // ------------------------------------------------------------------ corrections
   correct(label) {
     if (!this.strokes.length || !this.probs || this.readSeq !== this.seq) return;
-    const id = newId();
-    this.saves.set(id, { label, strokes: this.strokes.map((s) => ({ width: s.width, points: s.points.slice() })) });
+    // The same drawing given back unsaved, tapped with the same digit: the same save, retried (one row).
+    const id = this.retry && this.retry.label === label ? this.retry.id : newId();
+    this.retry = null;
+    const strokes = this.strokes.map((s) => ({ width: s.width, points: s.points.slice() }));
+    this.saves.set(id, { label, strokes });
+    keepUnsaved([...unsavedTaps().filter((t) => t.id !== id), { id, label, strokes, at: Date.now() }]);
     const payload = { client_id: id, label, png: this.canvas.toDataURL("image/png"), probs: this.probs, seq: this.seq,
-                      reader: this.mode === "browser" ? "browser" : "server" };
+                      reader: this.mode === "browser" ? "browser" : "server", attempt: ++attempts };
     this.clear(false);        // the next digit can start at once; a failed save gives this one back
     this.status("saving", `Saving as ${label}…`, false, 0);   // until the server answers
+    this.wait(id, "save");
     this.api.setTriggerValue("correction", payload);
   }
 
   undoSave() {
     if (!this.lastSaved) return;
     this.status("saving", "Taking it back…", false, 0);
-    this.api.setTriggerValue("undo", { client_id: this.lastSaved });
+    this.wait(this.lastSaved, "undo");
+    this.api.setTriggerValue("undo", { client_id: this.lastSaved, attempt: ++attempts });
+  }
+
+  // ------------------------------------------------------------------ waiting for the server's answer
+  wait(id, kind) {
+    this.waiting.set(id, { kind, at: performance.now() });
+    this.healthFails = 0;
+    if (!this.watchTimer) this.watchTimer = setTimeout(() => this.watch(), WATCH_MS);
+  }
+
+  answered(id) {
+    this.waiting.delete(id);
+    keepUnsaved(unsavedTaps().filter((t) => t.id !== id));
+    if (!this.waiting.size) { clearTimeout(this.watchTimer); this.watchTimer = null; }
+  }
+
+  healthUrl() {
+    const base = new URL(this.data.static || "/app/static/", location.origin).pathname.replace(/app\/static\/?$/, "");
+    return new URL(base + "_stcore/health", location.origin).href;
+  }
+
+  async healthy() {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), HEALTH_TIMEOUT_MS);
+    try {
+      const response = await fetch(this.healthUrl(), { cache: "no-store", signal: abort.signal });
+      return response.ok;
+    } catch (error) {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async watch() {
+    this.watchTimer = null;
+    if (!this.waiting.size) return;
+    const up = await this.healthy();
+    this.healthFails = up ? 0 : this.healthFails + 1;
+    const now = performance.now();
+    for (const [id, w] of [...this.waiting]) {
+      if (this.healthFails >= GONE_AFTER) this.unanswered(id, w, "the server is not answering");
+      else if (now - w.at > ACK_MS) this.unanswered(id, w, "no answer from the server");
+    }
+    if (this.waiting.size && !this.watchTimer) this.watchTimer = setTimeout(() => this.watch(), WATCH_MS);
+  }
+
+  unanswered(id, w, why) {    // the server went away (or lost the tap): say so, give the drawing back
+    this.waiting.delete(id);
+    if (w.kind === "undo") {
+      this.status("failed", `Not taken back: ${why}. Tap Undo again in a moment.`, true, 0);
+      return;
+    }
+    this.status("failed", this.giveBack(id) ? `Not saved: ${why}. Your drawing is kept: tap again to retry.`
+                                            : `Not saved: ${why}. That drawing comes back when you reload the page.`,
+                false, 0);
+    if (!this.waiting.size) { clearTimeout(this.watchTimer); this.watchTimer = null; }
   }
 
   giveBack(id) {              // the saved drawing back on the canvas, if nothing new is drawn there
     const save = this.saves.get(id);
-    if (!save || this.strokes.length) return;
+    if (!save || this.strokes.length) return false;
     this.strokes = save.strokes;
     this.redraw();
     this.changed(performance.now());
+    this.retry = { id, label: save.label };
     this.settleTimer = setTimeout(() => this.settle(), SETTLE_MS);
+    return true;
   }
 
   outcome(r) {
+    const late = !this.waiting.has(r.id);   // answered after the canvas gave the drawing back
+    this.answered(r.id);
     if (r.kind === "saved") {
       this.lastSaved = r.id;
+      if (late && this.retry && this.retry.id === r.id) this.clear(true);   // it did get through: as a save does
       this.status("saved", `Saved as ${r.label}`, true);
     } else if (r.kind === "failed") {
       this.giveBack(r.id);
-      this.status("failed", `Not saved: ${r.message}. Your drawing is kept: tap again to retry.`, false, 0);
+      this.status("failed", r.retry === false ? `Not saved: ${r.message}${/[.!?]$/.test(r.message) ? "" : "."}`
+                                              : `Not saved: ${r.message}. Your drawing is kept: tap again to retry.`,
+                  false, 0);
     } else if (r.kind === "undone") {
       this.lastSaved = null;
       this.giveBack(r.id);
+      this.retry = null;       // taken back: a tap now is a new save
       this.status("undone", "Taken back: it is not in the collection.", false);
     } else if (r.kind === "undo-failed") {
       this.status("failed", `Not taken back: ${r.message}.`, true, 0);
@@ -473,6 +595,8 @@ class DrawCanvas {
     this.statusEl.dataset.kind = kind;
     this.statusText.textContent = text;
     this.undoSaveBtn.hidden = !undo;
+    // A failure is read where it is said: on a phone the line under the chips may be below the fold.
+    if (kind === "failed" && !this.down) this.statusEl.scrollIntoView({ block: "nearest" });
     if (ms) this.statusTimer = setTimeout(() => this.status("", "", false, 0), ms);
   }
 }

@@ -7,15 +7,19 @@ background (``jobs.ensure_upgrade``).
 
 A challenger trained on the visitors' corrections (``jobs.ensure_retraining``)
 passes a stricter gate (``gate``): it must read the held-out drawings better,
-counted per visitor session, and stay within 0.1 point on MNIST's test set.
-Each session has one vote, however many drawings it saved, and most sessions
-must be read better: one visitor's wrong labels (100 of them, say) may teach
-the challenger their digits, but the other visitors' drawings then vote it down.
+counted per visitor, and stay within 0.1 point on MNIST's test set. A visitor
+is an address, not a cookie (``model.lab.learning``): each has one vote, however
+many drawings and sessions it saved, and more must be read better than worse.
+It is refused when it reads any digit as another much more often than the
+current model on a held-out group (the visitors', the owner's imports, MNIST's
+test set: a targeted poisoning that a vote count misses), and a narrow win
+waits for the owner (``approve``) instead of being promoted.
 
     from model.lab import champion
     outcome = champion.settle("abc123")   # better, or no model yet: made current
     outcome.made_current, outcome.previous
     verdict = champion.gate("def456")     # promoted only past the gate
+    champion.approve("def456")            # the owner promotes a challenger held for them
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from model.lab import drawings, store
+from model.lab import drawings, identity, learning, store
 
 MNIST_TOLERANCE = 0.001  # a challenger may score at most 0.1 point lower on MNIST's test set
-MIN_SESSIONS = 3  # held-out drawings of at least this many sessions judge a challenger
+MIN_SESSIONS = 3  # held-out drawings of at least this many visitors (addresses) judge a challenger
 
 
 def accuracy(meta: dict[str, Any] | None) -> float | None:
@@ -79,10 +83,11 @@ class Verdict:
     why: str  # one line
     held_out: tuple[float, float] | None  # (current, challenger): the mean of the sessions' accuracies
     mnist: tuple[float | None, float | None]  # (current, challenger) test accuracy
-    sessions: int = 0  # sessions whose held-out drawings voted
+    sessions: int = 0  # visitors (addresses) whose held-out drawings voted
     better: int = 0  # of them, read better by the challenger
     worse: int = 0
     drawings: int = 0  # held-out drawings read
+    owner: bool = False  # not promoted only because the margin is thin: the owner may (``approve``)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,11 +98,18 @@ def _pct(value: float) -> str:
 
 
 def judge(labels: np.ndarray, sessions: list[str | None], current_pred: np.ndarray, challenger_pred: np.ndarray,
-          current_mnist: float | None, challenger_mnist: float | None) -> Verdict:
+          current_mnist: float | None, challenger_mnist: float | None,
+          mnist_reads: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Verdict:
     """The gate's rule on predictions of the held-out drawings (pure: see ``gate``).
-    Imports (no session) vote together, as one session."""
+    ``sessions``: each drawing's stored session; its voter is its address
+    (``identity.voter``; its session when the policy is off), imports (no
+    session) vote together, as the owner. ``mnist_reads``: MNIST's test labels
+    and both models' readings, for ``learning.confusion_jump``."""
+    pol = learning.policy()
     labels = np.asarray(labels)
-    groups = np.array([s if s is not None else "\0imports" for s in sessions], dtype=object)
+    current_pred, challenger_pred = np.asarray(current_pred), np.asarray(challenger_pred)
+    voters = [identity.voter(s, pol.by_address) for s in sessions]
+    groups = np.array([v if v is not None else "\0imports" for v in voters], dtype=object)
     names = list(dict.fromkeys(groups.tolist()))
     now = np.array([(current_pred[groups == g] == labels[groups == g]).mean() for g in names])
     new = np.array([(challenger_pred[groups == g] == labels[groups == g]).mean() for g in names])
@@ -107,26 +119,52 @@ def judge(labels: np.ndarray, sessions: list[str | None], current_pred: np.ndarr
     common = {"held_out": held, "mnist": mnist, "sessions": len(names), "better": better, "worse": worse,
               "drawings": len(labels)}
     if len(names) < MIN_SESSIONS:
-        return Verdict(False, f"held-out drawings of {len(names)} visitor session(s): at least {MIN_SESSIONS} "
+        return Verdict(False, f"held-out drawings of {len(names)} visitor(s): at least {MIN_SESSIONS} "
                               "judge a new model", **common)
     if current_mnist is not None and (challenger_mnist is None or challenger_mnist < current_mnist - MNIST_TOLERANCE):
         lower = "unknown" if challenger_mnist is None else _pct(challenger_mnist)
         return Verdict(False, f"worse on MNIST's test set ({lower} against {_pct(current_mnist)})", **common)
+    if pol.confusion_check:
+        jump = learning.confusion_jump(labels, voters, current_pred, challenger_pred, mnist_reads)
+        if jump:
+            return Verdict(False, jump, **common)
     if held[1] <= held[0]:
         return Verdict(False, f"reads the held-out drawings no better ({_pct(held[1])} against {_pct(held[0])})",
                        **common)
     if better <= worse:
-        return Verdict(False, f"reads {better} of {len(names)} sessions' drawings better and {worse} worse: "
+        return Verdict(False, f"reads {better} of {len(names)} visitors' drawings better and {worse} worse: "
                               "most visitors would not gain", **common)
-    return Verdict(True, f"reads the held-out drawings better ({_pct(held[1])} against {_pct(held[0])}; "
-                         f"{better} of {len(names)} sessions better, {worse} worse)", **common)
+    scores = f"{_pct(held[1])} against {_pct(held[0])}; {better} of {len(names)} visitors better, {worse} worse"
+    if pol.owner_on_thin_margin and learning.thin_margin(better, worse, held):
+        return Verdict(False, f"better by a thin margin ({scores}): kept for the owner to approve", owner=True,
+                       **common)
+    return Verdict(True, f"reads the held-out drawings better ({scores})", **common)
 
 
 def voters(root: Path | None = None) -> int:
-    """Visitor sessions whose held-out drawings would judge a challenger now
-    (imports count as one, as in ``judge``)."""
+    """Visitors (addresses) whose held-out drawings would judge a challenger
+    now (imports count as one, as in ``judge``)."""
+    by_address = learning.policy().by_address
     held = drawings.collection("held_out", root)
-    return len({s if s is not None else "\0imports" for s in held.sessions})
+    return len({identity.voter(s, by_address) or "\0imports" for s in held.sessions})
+
+
+def mnist_readings(paths: list[Path]) -> tuple[np.ndarray, ...]:
+    """MNIST's test labels and each model's digit for each test image."""
+    from model.data.mnist import load_mnist
+    from model.data.preprocess import scale_images
+    from model.serving.predict import load_classifier, predict_batch
+
+    _, (x, y) = load_mnist()
+    images = scale_images(x)
+    return (np.asarray(y), *(predict_batch(load_classifier(path, own=True), images).argmax(axis=1) for path in paths))
+
+
+def approve(key: str, root: Path | None = None) -> None:
+    """The owner's word: make kept run ``key`` (a challenger held for them) current."""
+    if store.load_run_meta(key, root) is None:
+        raise ValueError(f"there is no kept run {key}")
+    store.make_current(key, root)
 
 
 def gate(key: str, root: Path | None = None) -> Verdict:
@@ -146,9 +184,10 @@ def gate(key: str, root: Path | None = None) -> Verdict:
     if not len(held):
         return Verdict(False, "no held-out drawings to judge it on", None, (accuracy(current.meta), accuracy(meta)))
     images = scale_images(held.x)
-    read = [predict_batch(load_classifier(path, own=True), images).argmax(axis=1)
-            for path in (current.path, store.run_model_path(key, root))]
-    verdict = judge(held.y, held.sessions, read[0], read[1], accuracy(current.meta), accuracy(meta))
+    paths = [current.path, store.run_model_path(key, root)]
+    read = [predict_batch(load_classifier(path, own=True), images).argmax(axis=1) for path in paths]
+    mnist_reads = mnist_readings(paths) if learning.policy().confusion_check else None
+    verdict = judge(held.y, held.sessions, read[0], read[1], accuracy(current.meta), accuracy(meta), mnist_reads)
     if verdict.promoted:
         store.make_current(key, root)
     return verdict

@@ -6,7 +6,8 @@ mouse or a finger is not a pen on paper). Each drawing a visitor marks with
 its right digit is kept in the lab's database (``model.lab.db``, table
 ``drawings``): the 28x28 image the model saw, the canvas drawing itself (a
 small grayscale PNG), the label, what the model predicted and with which
-probabilities, which model read it, when, and the anonymous id of the session.
+probabilities, which model read it, when, and the anonymous id of the session
+with a keyed hash of the address it came from (``identity.contributor``).
 
 A fixed fifth of the drawings is *held out*: never trained on, only scored,
 so a model trained with drawings is never measured on those it learned from.
@@ -43,14 +44,15 @@ import numpy as np
 import sqlalchemy as sa
 
 from model.files import atomic_path
-from model.lab import db
+from model.lab import db, identity, learning
 from model.lab.limits import Limits, current_limits
 
 HELD_OUT_EVERY = 5  # one drawing in 5 (by its pixels' hash) is held out: ~20%
 MAX_CANVAS_SIDE = 1024  # pixels: larger canvas images are refused
-# Drawings one visitor session contributes to any training, at most: one visitor's labels
-# (right or wrong) never outweigh the others' (the demo lets a session save 100).
-TRAIN_PER_SESSION = 40
+# Drawings one visitor contributes to any training, at most: one visitor's labels (right or
+# wrong) never outweigh the others'. A visitor is an address, however many cookies it uses
+# (model.lab.learning; the demo lets a session save 100).
+TRAIN_PER_SESSION = learning.TRAIN_PER_VOTER
 MAX_CANVAS_PNG = 64 * 1024  # bytes of a stored canvas PNG (a 280x280 drawing is 1-5 KiB)
 MAX_IMPORT_BYTES = 512 * 2**20  # uncompressed size of an imported .npz
 MAX_NAME = 200
@@ -219,15 +221,34 @@ def _write(work, root: Path | None):
             time.sleep(0.05 * (attempt + 1))
 
 
+def _like(text: str) -> str:
+    """``text`` as a LIKE pattern's literal part."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _check_caps(conn: sa.Connection, session: str | None, limits: Limits) -> None:
+    """The demo's caps, counted with the new row in: all drawings, a session's
+    (whatever address it saved from), and an address's in the last hour
+    (``learning.Policy.address_saves_per_hour``: a new cookie is no new budget)."""
     t = db.drawings
     if limits.max_drawings and conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() > limits.max_drawings:
         raise DrawingsFull(f"the collection is full ({limits.max_drawings:,} drawings): thank you!")
-    if limits.drawings_per_session and session is not None:
-        mine = conn.execute(sa.select(sa.func.count()).where(t.c.session == session)).scalar()
-        if mine > limits.drawings_per_session:
+    if session is None:
+        return
+    if limits.drawings_per_session:
+        mine = identity.session_of(session)
+        count = conn.execute(sa.select(sa.func.count()).where(
+            (t.c.session == mine) | t.c.session.like(f"{_like(mine)}@%", escape="\\"))).scalar()
+        if count > limits.drawings_per_session:
             raise DrawingsFull(f"you saved {limits.drawings_per_session} drawings, the most one visitor "
                                "may save in this public demo: thank you!")
+    per_hour, tag = learning.policy().address_saves_per_hour, identity.address_of(session)
+    if limits.demo and per_hour and tag and tag != identity.UNKNOWN:
+        recent = conn.execute(sa.select(sa.func.count()).where(
+            t.c.session.like(f"%@{_like(tag)}", escape="\\"), t.c.created_at > time.time() - learning.HOUR_S)).scalar()
+        if recent > per_hour:
+            raise DrawingsFull(f"your network saved {per_hour} drawings this hour, the most the demo takes from "
+                               "one: try again later")
 
 
 def save(image: Any, label: Any, *, canvas: Any = None, probs: Sequence[float] | None = None,
@@ -375,23 +396,17 @@ def counts(root: Path | None = None) -> Counts:
 
 def collection(part: str = "all", root: Path | None = None, per_session: int | None = None) -> Collection:
     """The saved drawings of ``part`` ("all", "train", "held_out") as arrays;
-    ``per_session``: at most that many of each visitor session (its first:
-    more drawings from one session change nothing), imports uncapped."""
+    ``per_session``: what a training takes (``learning.for_training``): at most
+    that many of each visitor (an address, whatever its cookies; its first: more
+    change nothing), imports uncapped, and a label the current model disagrees
+    with only when other visitors' drawings like it say the same."""
     t = db.drawings
     query = (sa.select(t.c.id, t.c.image, t.c.label, t.c.digest, t.c.session)
              .where(*_filters(None, None, part)).order_by(t.c.id))
     with db.connect(root) as conn:
         rows = conn.execute(query).all()
-    if per_session is not None:
-        taken: dict[str, int] = {}
-        capped = []
-        for r in rows:
-            if r.session is not None:
-                taken[r.session] = taken.get(r.session, 0) + 1
-                if taken[r.session] > per_session:
-                    continue
-            capped.append(r)
-        rows = capped
+    if per_session is not None:  # what a training takes (model.lab.learning: per address, corroborated)
+        rows = learning.for_training(rows, per_session, root)
     x = np.stack([np.frombuffer(r.image, np.uint8).reshape(28, 28) for r in rows]) if rows \
         else np.zeros((0, 28, 28), np.uint8)
     return Collection(ids=np.array([r.id for r in rows], np.int64), x=x,

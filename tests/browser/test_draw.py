@@ -254,8 +254,9 @@ def test_a_save_that_fails_says_so_and_keeps_the_drawing(browser, server: Server
             expect(status).to_contain_text("Your drawing is kept")
             assert ink(page) > 0.03
             assert read_digit(page) == read
-            sidebar = page.locator('[data-testid="stSidebar"]')
-            expect(sidebar.get_by_text("unavailable for now", exact=False).first).to_be_visible()  # one line
+            said = page.get_by_test_id("stAlert").filter(has_text="database is unavailable")  # one line, once
+            expect(said).to_have_count(1)
+            expect(said).to_be_visible()
             expect(page.locator('[data-testid="stException"]')).to_have_count(0)  # no traceback
             assert_no_console_errors(page)
         finally:
