@@ -36,7 +36,8 @@ def home() -> None:
     st.page_link(EVALUATE, label="Evaluate it: accuracy, mistakes, confusion matrix", icon=":material/analytics:")
     st.page_link(INSIDE, label="See inside the model: what each layer computes, why it reads a digit",
                  icon=":material/neurology:")
-    st.page_link(TUNE, label="Search hyperparameters with KerasTuner", icon=":material/tune:")
+    if current_limits().tuning:  # off in the public demo: no link to a page that is not there
+        st.page_link(TUNE, label="Search hyperparameters with KerasTuner", icon=":material/tune:")
     st.page_link(DRAWINGS, label="Drawings people saved: what teaches the model their handwriting",
                  icon=":material/gesture:")
 
@@ -89,4 +90,4 @@ remember_visitor()
 with database_optional("Your jobs"):
     jobs_sidebar()
 st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True), DRAW, TRAIN, EVALUATE,
-               INSIDE, TUNE, DRAWINGS]).run()
+               INSIDE, *([TUNE] if current_limits().tuning else []), DRAWINGS]).run()

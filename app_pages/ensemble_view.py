@@ -6,10 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.guard import guarded
+from app_pages.jobs_view import my_owner
 from app_pages.models import run_label, visible_runs
 from app_pages.session import DEFAULT, session_id
-from app_pages.training_view import worse_than_current
-from model.lab import models, store
+from app_pages.training_view import show_outcome
+from model.lab import outcome
 from model.lab.limits import current_limits
 
 MAX_MEMBERS = 5  # in-page: combining and scoring stays a matter of seconds
@@ -49,14 +50,11 @@ def _combine(keys: list[str], runs: dict) -> None:
         st.error(f"Not combined: {exc}", icon=":material/error:")
         return
     st.session_state.ensemble_result = meta
-    # In the public demo it is this visitor's model only; locally it becomes the current one
-    # when it scores at least as well (else it waits for "Use this model", as a training does).
-    if demo:
-        st.session_state.model_key = meta["key"]
-    else:
-        st.session_state.ensemble_settled = models.settle(meta["key"])
-        if st.session_state.ensemble_settled.made_current:
-            st.session_state.model_key = DEFAULT
+    owner = my_owner()  # the lab's rule decides whose model it becomes (model.lab.outcome), as for a training
+    st.session_state.ensemble_outcome = (outcome.settle(owner, meta["key"], what=f"ensemble ({meta['description']})")
+                                         if owner is not None else None)
+    if st.session_state.ensemble_outcome is not None and st.session_state.ensemble_outcome.adopted:
+        st.session_state.model_key = DEFAULT
     jobs.keep_within_quota()
 
 
@@ -68,12 +66,5 @@ def _show(meta: dict, runs: dict) -> None:
     a.metric("Ensemble test accuracy", f"{accuracy:.2%}",
              delta=None if best is None else f"{(accuracy - best) * 100:+.2f} points vs the best member")
     b.metric("Test loss", f"{meta['metrics']['test_loss']:.4f}")
-    demo = current_limits().demo
-    outcome = st.session_state.get("ensemble_settled")
-    current = None if demo else store.current_run()
-    if outcome is not None and outcome.key == meta["key"] and outcome.worse and current and current.key != meta["key"]:
-        worse_than_current(meta["key"], outcome.previous, demo, what=f"The ensemble ({meta['description']})")
-        return
-    where = ("it is now the model your Evaluate and Draw pages use" if demo
-             else "it is now the current model, `mnist_model.h5`")
-    st.success(f"Kept as run `{meta['key']}` ({meta['description']}): {where}.")
+    decided = st.session_state.get("ensemble_outcome")
+    show_outcome(decided if decided is not None and decided.key == meta["key"] else None, meta["key"])

@@ -5,7 +5,8 @@ network's own space (its penultimate layer, mapped to 2-D).
 
 Maps are cached per model file version, method and size: t-SNE on thousands
 of images takes 10 to 30 s on two cores, and a second visit is instant. The
-work is in ``model.insight.explain``; this page only lays it out."""
+work is in ``model.insight.layers`` and ``model.insight.embeddings``; this page
+only lays it out."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from app_pages.explain_view import LAST_DRAWING, explanation
 from app_pages.guard import run_page
 from app_pages.models import chosen_line, current_model, test_set
 from model.data.preprocess import scale_images
-from model.insight import explain, pictures
+from model.insight import pictures
+from model.insight.embeddings import Embedding, fit_embedding, place
+from model.insight.layers import feature_maps, first_layer_weights, layer_outputs
 from model.serving.predict import predict_batch, predict_proba
 
 MAP_KEY, SIZES = "inside_map", (2000, 5000)
@@ -28,8 +31,8 @@ TEST, DRAWING = "A test image", "Your last drawing"
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def embedding_map(path: str, version: tuple[int, int], method: str, n: int, _model) -> explain.Embedding:
-    return explain.fit_embedding(_model, test_set()[0][:n], method)
+def embedding_map(path: str, version: tuple[int, int], method: str, n: int, _model) -> Embedding:
+    return fit_embedding(_model, test_set()[0][:n], method)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -46,7 +49,7 @@ def map_points(path: str, version: tuple[int, int], method: str, n: int, _model)
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def weights_picture(path: str, version: tuple[int, int], _model) -> tuple[np.ndarray, str]:
-    first = explain.first_layer_weights(_model)
+    first = first_layer_weights(_model)
     scale = 2 if first.kind == "dense" else max(2, 48 // first.images.shape[-1])
     what = ("each unit's weights on the 784 pixels" if first.kind == "dense" else
             f"each filter's {first.images.shape[-1]}x{first.images.shape[-1]} kernel")
@@ -106,9 +109,9 @@ def page() -> None:
 
 def activations(model, image: np.ndarray, name: str) -> None:
     st.subheader(f"Every layer's output for {name}, in network order")
-    for layer, out in explain.layer_outputs(model, image).items():
+    for layer, out in layer_outputs(model, image).items():
         if out.ndim == 3:
-            maps = explain.feature_maps(out)
+            maps = feature_maps(out)
             scale = max(1, 48 // out.shape[0])
             st.image(pictures.png_data_url(pictures.mosaic(maps, columns=16, scale=scale, signed=False)),
                      caption=f"{layer}: {out.shape[-1]} feature maps of {out.shape[0]}x{out.shape[1]} "
@@ -155,13 +158,29 @@ def embedding_section(chosen, key: tuple[str, tuple[int, int]]) -> None:
         opacity=alt.condition(pick, alt.value(0.85), alt.value(0.25)),
         tooltip=["image", "index", "digit", "read as"]).add_params(pick)
     if LAST_DRAWING in st.session_state:
-        x, y = explain.place(chosen.model, embedding_map(*key, method, n, chosen.model),
-                             st.session_state[LAST_DRAWING])
+        x, y = place(chosen.model, embedding_map(*key, method, n, chosen.model), st.session_state[LAST_DRAWING])
         chart += alt.Chart(pd.DataFrame({"x": [x], "y": [y], "label": ["your drawing"]})).mark_point(
             shape="diamond", size=400, filled=True, color="black", stroke="white", strokeWidth=2).encode(
             x="x:Q", y="y:Q", tooltip=["label"])
     chart = chart.properties(height=520, usermeta={"embedOptions": {"renderer": "svg"}})
-    st.altair_chart(chart, on_select="rerun", selection_mode="pick", key=MAP_KEY, width="stretch")
+    on_map, beside = st.columns([3, 1])
+    on_map.altair_chart(chart, on_select="rerun", selection_mode="pick", key=MAP_KEY, width="stretch")
+    picked_beside(beside, points)
+
+
+def picked_beside(where, points: pd.DataFrame) -> None:
+    """The image a click on the map picked, beside the map: the page shows it above too,
+    2,000 px up, out of sight."""
+    clicked = st.session_state.get("inside_clicked")
+    if not clicked or clicked.get("index") is None:
+        where.caption("Click a point: its image shows here (and above).")
+        return
+    i = int(clicked["index"])
+    images, labels = test_set()
+    row = points[points["index"] == i]
+    read = f", read as {int(row['read as'].iloc[0])}" if len(row) else ""
+    where.image(pictures.png_data_url(pictures.blocks(images[i], 6)), width=140,
+                caption=f"test image {i}, a {int(labels[i])}{read}")
 
 
 run_page(page)

@@ -12,14 +12,16 @@ import streamlit as st
 from app_pages.charts import line_chart, show_history
 from app_pages.guard import guarded
 from app_pages.session import DEFAULT, kept, session_id
-from model.lab import jobs, models
+from model.lab import jobs, models, outcome
 from model.lab.jobs import Job
 from model.lab.limits import current_limits
 from model.training.config import ConfigError, TrainConfig
+from model.training.estimate import human
 
 LIVE_S = 1.0
-ADOPTED = "adopted_jobs"  # session state: ids of the finished trainings made this session's model
-MAX_ADOPTED = 50
+NOTICED = "noticed_jobs"  # kept choices: ids of the finished jobs whose outcome this visitor was told
+MAX_NOTICED = 50
+SHOWN = 3  # jobs listed in the sidebar; the earlier ones behind "Earlier jobs"
 
 
 def watch(job: Job) -> None:
@@ -29,7 +31,7 @@ def watch(job: Job) -> None:
         mine.append(job.id)
 
 
-def my_jobs(limit: int = 6) -> list[Job]:
+def my_jobs(limit: int = 12) -> list[Job]:
     """The jobs that concern this session: in the public demo the visitor's
     own and those it joined; locally (one person) every job on the server."""
     if current_limits().demo:
@@ -37,44 +39,34 @@ def my_jobs(limit: int = 6) -> list[Job]:
     return jobs.list_jobs(limit=limit)
 
 
-def settle_training(job: Job) -> models.Settled | None:
-    """Locally, what a finished training of this session did to the current
-    model, decided once: made current when it scores at least as well as the
-    current one (or there is none), else only kept until "Use this model"
-    (``model.lab.models.settle``). None in the demo (a training is the
-    visitor's own model) and for jobs that made themselves current."""
-    settled = st.session_state.setdefault("settled_jobs", {})
-    if job.id not in settled:
-        if (job.kind != "train" or job.status != "done" or current_limits().demo
-                or job.params.get("make_current", True)):
-            return None
-        settled[job.id] = models.settle(job.result["run"])
-    return settled[job.id]
+def my_owner() -> str | None:
+    """Whose model this session's work may become (``model.lab.outcome.owner``)."""
+    return outcome.owner(session_id(), current_limits())
 
 
-def adopt_finished_trainings() -> None:
-    """A training this session asked for becomes its model once done: in the
-    demo for this session only; locally when it became the current model
-    (``settle_training``: a worse one waits for "Use this model")."""
-    demo = current_limits().demo
-    if not demo and not st.session_state.get("my_jobs"):
+def outcome_of(job: Job) -> outcome.Outcome | None:
+    """What the lab decided, where ``job`` ended, for this session's owner (None: nothing to decide)."""
+    mine = ((job.result or {}).get("outcomes") or {}).get(my_owner())
+    return outcome.Outcome.from_dict(mine) if mine else None
+
+
+def show_notices() -> None:
+    """Each finished job's outcome, once per visitor, as a one-line notice on
+    whatever page they are (the lab decided it when the job ended, with or
+    without a tab open). A new model of theirs becomes what the pages show."""
+    owner = my_owner()
+    if owner is None:
         return
-    # In the demo a reload (a new session) finds the visitor's jobs by the cookie; the jobs
-    # adopted are kept with the visitor's choices, so a model chosen since is not taken back.
-    adopted = st.session_state.setdefault(kept(ADOPTED), [])
-    mine = jobs.list_jobs(session=session_id() if demo else None, ids=st.session_state.get("my_jobs", []))
-    for job in reversed(mine):  # oldest first: the latest training wins
-        if job.active or job.id in adopted:
-            continue
-        adopted.append(job.id)
-        del adopted[:-MAX_ADOPTED]
-        if job.kind == "train" and job.status == "done":
-            if demo:
-                st.session_state.model_key = job.result["run"]
-            else:
-                outcome = settle_training(job)
-                if outcome is None or outcome.made_current:
-                    st.session_state.model_key = DEFAULT
+    seen = st.session_state.setdefault(kept(NOTICED), [])
+    fresh = [job for job in reversed(jobs.list_jobs(session=session_id(), ids=st.session_state.get("my_jobs", [])))  # asked or joined here
+             if job.status == "done" and job.id not in seen and outcome_of(job) is not None]
+    for job in fresh[-3:]:  # a new browser is told of the latest few, not of every job before it
+        seen.append(job.id)
+        del seen[:-MAX_NOTICED]
+        decided = outcome_of(job)
+        st.toast(decided.notice, icon=":material/check_circle:" if decided.adopted else ":material/compare_arrows:")
+        if decided.adopted:
+            st.session_state.model_key = DEFAULT  # their model is the one the pages use
 
 
 def expected_total(job: Job) -> float | None:
@@ -119,8 +111,9 @@ def live(view, job_id: int) -> bool:
 def job_progress(job: Job) -> None:
     """A queued or running job: where it stands, its curves, and Cancel."""
     if job.status == "queued":
-        st.info(f"Queued: number {job.position} in line ({job.title}); it starts when the jobs before it end. "
-                "You can leave this page: it runs anyway.", icon=":material/hourglass_top:")
+        wait = models.wait_in_line(before=job.id, workers=current_limits().workers)
+        st.info(f"Queued: number {job.position} in line ({job.title}); it starts in about {human(wait)}, when "
+                "the jobs before it end. You can leave this page: it runs anyway.", icon=":material/hourglass_top:")
     else:
         st.progress(job.fraction, text=f"Running {job.title}: {progress_text(job)}. "
                                         "You can leave this page: it runs anyway.")
@@ -155,7 +148,7 @@ def jobs_sidebar() -> None:
     """The session's jobs, in the sidebar of every page; live while one of
     its own runs (others' jobs, listed locally, refresh with the page: a
     panel rerunning every second in every session would cost each of them)."""
-    guarded(adopt_finished_trainings)()  # on every page: a finished training settles wherever the visitor is
+    guarded(show_notices)()  # on every page: what the lab decided for a finished job, said once
     mine = my_jobs()
     if not mine:
         return
@@ -178,12 +171,20 @@ def _jobs_panel() -> None:
     if was_active - set(st.session_state.active_jobs) and not st.session_state.get("_full_run"):
         st.rerun()
     st.caption("Jobs")
-    for job in mine:
-        if job.active:
-            st.progress(job.fraction, text=f"{job.title}: {progress_text(job)}")
-        elif job.status == "done":
-            metrics = (job.result or {}).get("metrics") or {}
-            score = f" · {metrics['test_accuracy']:.2%}" if "test_accuracy" in metrics else ""
-            st.caption(f":material/check_circle: {job.title}{score}")
-        else:
-            st.caption(f":material/error: {job.title}: {job.message or job.status}")
+    for job in mine[:SHOWN]:  # the latest few: the Model picker below stays in view
+        _job_line(job)
+    if len(mine) > SHOWN:
+        with st.expander(f"Earlier jobs ({len(mine) - SHOWN})"):
+            for job in mine[SHOWN:]:
+                _job_line(job)
+
+
+def _job_line(job: Job) -> None:
+    if job.active:
+        st.progress(job.fraction, text=f"{job.title}: {progress_text(job)}")
+    elif job.status == "done":
+        metrics = (job.result or {}).get("metrics") or {}
+        score = f" · {metrics['test_accuracy']:.2%}" if "test_accuracy" in metrics else ""
+        st.caption(f":material/check_circle: {job.title}{score} · `{job.key[:6]}`")
+    else:
+        st.caption(f":material/error: {job.title}: {job.message or job.status}")

@@ -12,10 +12,10 @@ import numpy as np
 import streamlit as st
 
 from app_pages.guard import database_optional, guarded
-from app_pages.jobs_view import adopt_finished_trainings
+from app_pages.jobs_view import my_owner
 from app_pages.session import DEFAULT, kept, session_id
 from app_pages.training_view import getting_ready, use_model
-from model.lab import jobs, models, registry, store
+from model.lab import jobs, models, outcome, registry, store
 from model.lab.limits import current_limits
 from model.serving.contract import InvalidModelError
 
@@ -59,10 +59,8 @@ def _open(path: Path, meta: dict[str, Any]) -> Chosen:
 def current_model() -> Chosen | None:
     """The model this session looks at, or None with the reason shown (and,
     with no model at all, the starter model being made)."""
-    with database_optional("Your finished trainings"):  # drawing needs no database
-        adopt_finished_trainings()
     model_sidebar()
-    key = st.session_state.get("model_key", DEFAULT)
+    key = chosen_key()
     if key != DEFAULT:
         store.touch_run(key)
         path, meta = store.run_model_path(key), store.load_run_meta(key) or {}
@@ -84,6 +82,24 @@ def current_model() -> Chosen | None:
         return None
 
 
+def own_model_key() -> str | None:
+    """In the public demo, the visitor's own model (``model.lab.outcome``: their
+    training that scored at least as well, or the one they chose); None: the
+    default model (locally the current one is the owner's)."""
+    owner = my_owner()
+    if not current_limits().demo or owner is None:
+        return None
+    with database_optional("Your model"):  # drawing needs no database: the demo model serves meanwhile
+        return outcome.model_of(owner)
+    return None
+
+
+def chosen_key() -> str:
+    """The kept run this session's pages use, or DEFAULT (the visitor's own model, else the default one)."""
+    key = st.session_state.get("model_key", DEFAULT)
+    return key if key != DEFAULT else (own_model_key() or DEFAULT)
+
+
 def load_run(key: str) -> Chosen | None:
     """A kept run's model, for comparisons; None if it can't be loaded."""
     meta = store.load_run_meta(key)
@@ -99,11 +115,14 @@ def run_label(meta: dict[str, Any]) -> str:
     """One line naming a kept run: what it is and how good."""
     accuracy = models.accuracy(meta)
     score = "unscored" if accuracy is None else f"{accuracy:.2%}"
-    return f"{meta.get('description', meta.get('key', '?'))} · {score} · {meta.get('key', '')}"
+    when = str(meta.get("finished_at", ""))[5:16].replace("T", " ")  # "12-08 02:14": runs told apart by when too
+    return " · ".join(filter(None, (meta.get("description", meta.get("key", "?")), score, when, meta.get("key", ""))))
 
 
 def default_label() -> str:
-    return "The demo model" if current_limits().demo else "Current model (mnist_model.h5)"
+    if current_limits().demo:
+        return "Your model" if own_model_key() else "The demo model"
+    return "Current model (mnist_model.h5)"
 
 
 def model_sidebar() -> None:
@@ -123,8 +142,14 @@ def model_sidebar() -> None:
             st.sidebar.error(f"Not loaded: {exc}")
         else:
             st.session_state.imported_upload = upload.file_id
-            st.session_state.model_key = meta["key"]
-            st.sidebar.success(f"Loaded {upload.name}: {meta['metrics']['test_accuracy']:.2%} on the test set.")
+            decided = outcome.settle(my_owner(), meta["key"], what=f"upload {upload.name}") \
+                if my_owner() is not None else None
+            if decided is None or decided.adopted:
+                st.session_state.model_key = DEFAULT if decided is not None else meta["key"]
+                st.sidebar.success(f"Loaded {upload.name}: {meta['metrics']['test_accuracy']:.2%} on the test set.")
+            else:
+                st.sidebar.warning(decided.notice)
+                st.sidebar.button("Use this model", key="upload_use", on_click=use_model, args=(meta["key"],))
             with database_optional("The disk quota's clean-up"):
                 jobs.keep_within_quota()
     runs = visible_runs()
@@ -138,7 +163,7 @@ def model_sidebar() -> None:
 
 def session_meta() -> dict[str, Any] | None:
     """The meta of the model this session uses (without loading it); None: no model yet."""
-    key = st.session_state.get("model_key", DEFAULT)
+    key = chosen_key()
     if key != DEFAULT:
         meta = store.load_run_meta(key)
         if meta is not None:
@@ -188,7 +213,7 @@ def kept_models_section(on_evaluate: bool = False, expanded: bool = False) -> No
         if not rows:
             st.caption("None yet: every training is kept here.")
             return
-        in_use = st.session_state.get("model_key", DEFAULT)
+        in_use = chosen_key()
         def used(m: models.KeptModel) -> bool:
             return m.key == in_use or (in_use == DEFAULT and m.current and not demo)
 
@@ -207,7 +232,7 @@ def kept_models_section(on_evaluate: bool = False, expanded: bool = False) -> No
         chosen = by_key[key]
         use, compare, delete = st.columns(3)
         if demo or not chosen.current:
-            use.button("Use this model", key="manage_use", on_click=use_model, args=(key, demo),
+            use.button("Use this model", key="manage_use", on_click=use_model, args=(key,),
                        icon=":material/check:", help="Locally: make it the current model, mnist_model.h5, for "
                        "every page and visitor." if not demo else "Your pages use it; other visitors keep theirs.")
         else:

@@ -72,7 +72,9 @@ def hyperparameters(base: TrainConfig, tag: str) -> TrainConfig:
                               help="Same settings and seed give the same model.")
     precision = right.selectbox("Precision", PRECISIONS, PRECISIONS.index(base.precision), key=key("precision"),
                                 help="bfloat16: layers compute in bfloat16 while training, about 1.5x as fast "
-                                     "on CPUs with native bfloat16 (AVX512-BF16, AMX); the saved model is float32.")
+                                     "on CPUs with native bfloat16 (AVX512-BF16, AMX); the saved model is float32. "
+                                     "auto: bfloat16 where the CPU has it, float32 elsewhere (the same recipe "
+                                     "everywhere; the run says which it used).")
     with st.expander("Regularization, augmentation, validation"):
         c1, c2, c3 = st.columns(3)
         dropout = c1.slider("Dropout", 0.0, 0.9, base.dropout, 0.05, key=key("dropout"))
@@ -163,9 +165,11 @@ def train_action(config: TrainConfig, limits: Limits) -> None:
         st.markdown(f"**{config.describe()}** · already trained: instant (the kept run is reused)")
     else:
         measuring = basis == "guess" and pace.measure(config)
-        st.markdown(f"**{config.describe()}** · expected wait on this machine: {human(seconds)}, from the "
-                    f"click to the result (starting TensorFlow, loading the data, training, scoring, saving)."
-                    f"{BASIS[basis]}")
+        line = models.wait_in_line(workers=limits.workers)  # the jobs before it: the wait includes them
+        queued = f", {human(line)} of it in line behind the jobs before it" if line >= 1 else ""
+        st.markdown(f"**{config.describe()}** · expected wait on this machine: {human(seconds + line)}{queued}, "
+                    f"from the click to the result (starting TensorFlow, loading the data, training, scoring, "
+                    f"saving).{BASIS[basis]}")
         if measuring:
             measured_soon(config)
         load = models.busy()

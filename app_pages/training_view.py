@@ -6,21 +6,20 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.charts import show_history
-from app_pages.guard import database_optional
 from app_pages.jobs_view import (
-    adopt_finished_trainings,
     job_ended,
     job_progress,
     live,
     my_jobs,
+    my_owner,
+    outcome_of,
     progress_text,
-    settle_training,
     watch,
 )
-from app_pages.session import DEFAULT, session_id
-from model.lab import jobs, models, store
+from app_pages.session import DEFAULT, remember, session_id
+from model.lab import jobs, models, outcome, store
 from model.lab.jobs import Job
-from model.lab.limits import auto_warmup, current_limits
+from model.lab.limits import auto_warmup
 from model.training.config import ConfigError, TrainConfig
 
 
@@ -28,15 +27,15 @@ def start_training(config: TrainConfig, slot: str) -> None:
     """Queue a training for this session (or join the same one); its job id
     goes in ``st.session_state[slot]`` for the page to follow."""
     try:
-        # Never made current by the job itself: settle_training decides, once it is done,
-        # so that a worse model does not silently replace the current one.
-        job = jobs.submit_training(config, session=session_id(), make_current=False)
+        # Where the job ends, the lab decides whether it becomes this visitor's model
+        # (model.lab.outcome): a worse model never silently replaces a better one.
+        job = jobs.submit_training(config, session=session_id())
     except (jobs.QueueFull, ConfigError) as exc:
         st.error(f"Not started: {exc}", icon=":material/error:")
         return
     jobs.ensure_runner()
     watch(job)
-    st.session_state[slot] = job.id
+    remember(slot, job.id)  # the page shows it again after a reload or a closed tab
 
 
 def show_training(slot: str) -> None:
@@ -54,73 +53,60 @@ def show_training(slot: str) -> None:
     if job.status != "done":
         job_ended(job)
         return
-    with database_optional("Your finished trainings"):
-        adopt_finished_trainings()  # before the result says which model the pages use
     meta = store.load_run_meta(job.result["run"])
     if meta is None:
         st.warning("That run is no longer kept (the demo's disk quota removed it): train it again.")
         return
     st.markdown(f"**Result of {meta.get('description', job.title)}**")
-    outcome = settle_training(job)
-    demo = current_limits().demo
+    decided = outcome_of(job)
     key = meta["key"]
-    current = store.current_run()
-    is_current = current is not None and current.key == key
-    before = outcome.previous if outcome is not None else None  # the current model when it finished
-    which = "previous" if is_current else "current"
+    before = decided.previous if decided is not None else None  # the visitor's model when it finished
+    show_outcome(decided, key)  # first: in view without scrolling, on a phone too
     a, b, c = st.columns(3)
-    new_accuracy, old_accuracy = models.accuracy(meta), models.accuracy(before)
+    new_accuracy, old_accuracy = models.accuracy(meta), (before or {}).get("accuracy")
     a.metric("Test accuracy", f"{meta['metrics']['test_accuracy']:.2%}",
              None if old_accuracy is None or new_accuracy is None
-             else f"{(new_accuracy - old_accuracy) * 100:+.2f} points vs the {which} model")
+             else f"{(new_accuracy - old_accuracy) * 100:+.2f} points vs your model before")
     b.metric("Test loss", f"{meta['metrics']['test_loss']:.4f}")
     c.metric("Training time", f"{meta.get('train_seconds', 0):.1f} s", help="Of the run that trained it.")
     if before is not None:
         score = "" if old_accuracy is None else f" · {old_accuracy:.2%}"
-        st.caption(f"The {which} model: {before.get('description', '?')}{score}")
+        st.caption(f"Your model before: {before.get('description', '?')}{score} · this run: `{key}`")
     if job.result.get("cached"):
         st.info("These settings were trained before: the saved run was reused at once, nothing was retrained.")
     show_history(st, meta["history"])
-    if demo:
-        if st.session_state.get("model_key") == key:
-            st.success(f"Kept as run `{key}`: it is now the model your Evaluate and Draw pages use "
-                       "(other visitors keep the demo model).")
+
+
+def show_outcome(decided: outcome.Outcome | None, key: str) -> None:
+    """What the lab decided for run ``key`` (None: nothing, it is only kept), with "Use this model"
+    while it is not the visitor's model."""
+    owner = my_owner()
+    theirs = owner is not None and outcome.model_of(owner) == key
+    if decided is not None and decided.adopted:
+        st.success(decided.notice, icon=":material/check_circle:")
+    elif theirs:
+        st.success(f"Run `{key}` is now your model, as you chose: the Evaluate and Draw pages use it.",
+                   icon=":material/check_circle:")
+    else:
+        if decided is not None:
+            st.warning(decided.notice, icon=":material/compare_arrows:")
         else:
-            st.info(f"Kept as run `{key}`; your pages use another model.")
-            use_button(key, demo)
-        return
-    if is_current:
-        st.success(f"Saved as `mnist_model.h5` (kept run `{key}`); it is now the model the "
-                   "Evaluate and Draw pages use.")
-    elif outcome is not None and outcome.worse and current is not None:
-        worse_than_current(key, outcome.previous, demo)
-    else:
-        st.info(f"Kept as run `{key}`; the current model is another one.")
-        use_button(key, demo)
+            st.info(f"Kept as run `{key}`.")
+        use_button(key)
 
 
-def worse_than_current(key: str, previous: dict, demo: bool, what: str = "It") -> None:
-    """A new run kept beside a better current model: say so, and offer it anyway."""
-    accuracy = models.accuracy(previous)
-    score = "" if accuracy is None else f" · {accuracy:.2%}"
-    st.warning(f"{what} scores worse than the current model ({previous.get('description', '?')}{score}), so the "
-               f"current model stays: it is kept as run `{key}`. Use it anyway?", icon=":material/compare_arrows:")
-    use_button(key, demo)
-
-
-def use_button(key: str, demo: bool) -> None:
-    """"Use this model": locally the current model for everyone, in the demo this visitor's."""
+def use_button(key: str) -> None:
+    """"Use this model": the person's own word, for their model (locally the current model for everyone)."""
     st.button("Use this model", key=f"use_{key}", type="primary", icon=":material/check:", on_click=use_model,
-              args=(key, demo))
+              args=(key,))
 
 
-def use_model(key: str, demo: bool) -> None:
+def use_model(key: str) -> None:
     """A button's callback (it runs before the widgets: it may set the model picker)."""
-    if demo:
-        st.session_state.model_key = key
-    else:
-        models.use(key)
-        st.session_state.model_key = DEFAULT
+    owner = my_owner()
+    if owner is not None:
+        outcome.choose(owner, key)
+    st.session_state.model_key = DEFAULT if owner is not None else key
 
 
 def getting_ready() -> None:

@@ -264,7 +264,7 @@ def test_the_section_combines_kept_runs(kept):
     assert not at.exception and not at.error, [e.value for e in at.error]
     key = ensemble_key(["mlp-run", "cnn-run"])
     assert at.metric[0].label == "Ensemble test accuracy"
-    assert key in at.success[0].value
+    assert "now your model" in at.success[0].value
     assert store.current_run().key == key
 
 
@@ -277,12 +277,12 @@ def test_the_section_keeps_a_better_current_model_until_use_this_model(kept, mem
     at.multiselect(key="ensemble_members").set_value(["mlp-run", "cnn-run"]).run()
     at.button(key="ensemble_combine").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert "scores worse than the current model (model great-run · 99.90%)" in at.warning[0].value
+    assert "kept, and your better model (99.90%) stays" in at.warning[0].value
     assert store.current_run().key == "great-run"
     key = ensemble_key(["mlp-run", "cnn-run"])
     at.button(key=f"use_{key}").click().run()
     assert store.current_run().key == key
-    assert "it is now the current model" in at.success[0].value and not at.warning
+    assert "is now your model, as you chose" in at.success[0].value and not at.warning
 
 
 def test_the_section_with_fewer_than_two_kept_runs(lab_dir):

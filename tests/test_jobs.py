@@ -68,7 +68,7 @@ def test_the_same_settings_join_one_job_and_a_kept_run_needs_none(lab_dir):
 
 def test_in_the_demo_a_visitors_training_never_replaces_the_demo_model(lab_dir):
     job = jobs.submit_training(QUICK, session="visitor", limits=DEMO)
-    assert job.params["make_current"] is False
+    assert job.params["make_current"] == "settle" and job.params["owners"] == ["visitor"]
     done = drive(jobs.Runner(lab_dir, 1, DEMO), job.id, over)
     assert done.status == "done"
     assert store.current_run(lab_dir) is None  # nothing became current for everyone

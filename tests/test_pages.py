@@ -116,7 +116,7 @@ def test_train_button_trains_saves_and_caches(lab_dir):
     sidecar = json.loads((lab_dir / "mnist_model.json").read_text())
     assert sidecar["config"]["epochs"] == 1 and sidecar["config"]["batch_size"] == 256
     assert sidecar["metrics"]["test_accuracy"] == pytest.approx(accuracy, abs=1e-4)
-    assert "now the model the Evaluate and Draw pages use" in texts(at)
+    assert "now your model: the Evaluate and Draw pages use it" in texts(at)
 
     at.button(key="train").click().run()  # same settings: the saved run comes back
     assert "trained before" in texts(at)
@@ -331,6 +331,8 @@ def test_tune_page_runs_a_small_search(lab_dir):
     assert not at.exception, at.exception
     wait(at, lambda at: "Best:" in texts(at))
     assert len(at.dataframe[-1].value) == 2
+    columns = list(at.dataframe[-1].value.columns)  # headed in words, the score first
+    assert columns[:3] == ["Validation accuracy", "Time", "Trial"] and "Learning rate" in columns, columns
     assert "ran before" not in texts(at)
     at.button(key="search").click().run()  # the same search again: its trials are reused, and it says so
     wait(at, lambda at: "Best:" in texts(at))
@@ -340,10 +342,23 @@ def test_tune_page_runs_a_small_search(lab_dir):
 
 
 def test_tune_page_is_off_in_demo_mode(lab_dir, monkeypatch):
+    """Off in the demo: not in the menu nor among the home page's links (locally it is in both);
+    the page itself, reached anyway, says so and offers nothing to press."""
+    from model.lab.limits import DEMO
+
+    at = app().run()
+    assert any("tune" in link.proto.page for link in at.get("page_link"))
+    at.switch_page("app_pages/tune.py")  # registered locally
     monkeypatch.setenv("MNIST_LAB_DEMO", "1")
-    at = open_page("tune")
-    assert "off in this public demo" in texts(at)
-    assert not at.button
+    at = app().run()
+    assert not any("tune" in link.proto.page for link in at.get("page_link"))
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("app_pages/tune.py")
+    from streamlit.testing.v1 import AppTest
+
+    page = AppTest.from_file(str(ROOT / "app_pages" / "tune.py"), default_timeout=60).run()
+    assert "off in this public demo" in " ".join(m.value for m in [*page.info, *page.warning])
+    assert not page.button and not DEMO.tuning
 
 
 def test_a_pinned_demo_model_is_what_every_visitor_draws_with(lab_dir, default_run, monkeypatch):

@@ -71,8 +71,8 @@ def test_a_worse_training_does_not_replace_the_current_model_until_used(lab_with
     number(at, "Batch size").set_value(256).run()
     at.button(key="train").click().run()
     wait(at, lambda at: at.metric)
-    assert "scores worse than the current model" in texts(at)
-    assert "points vs the current model" in at.metric[0].delta
+    assert "kept, and your better model" in texts(at)
+    assert "points vs your model before" in at.metric[0].delta
     assert store.current_run().key == before  # not replaced
     new = next(m["key"] for m in store.list_runs() if m["key"] != before)
     at.switch_page("app_pages/evaluate.py").run()
@@ -81,7 +81,7 @@ def test_a_worse_training_does_not_replace_the_current_model_until_used(lab_with
     at.button(key=f"use_{new}").click().run()
     assert not at.exception, at.exception
     assert store.current_run().key == new
-    assert "it is now the model the Evaluate and Draw pages use" in texts(at)
+    assert "is now your model, as you chose" in texts(at)
 
 
 def test_kept_models_can_be_made_current_and_deleted(lab_with_model, default_run):

@@ -37,12 +37,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from model import settings
 from model.files import disk_full, disk_full_message
 from model.lab import store
 
 log = logging.getLogger("mnist_lab")
 
-SCHEMA_VERSION = 3  # 1: jobs; 2: + drawings; 3: + drawings.client_id, jobs.lease
+SCHEMA_VERSION = 4  # 1: jobs; 2: + drawings; 3: + drawings.client_id, jobs.lease; 4: + owners
 ACTIVE = ("queued", "running")  # job states that are not over
 BUSY_S = 3  # seconds a statement waits for another's lock (or a connection) before "the lab is busy"
 DB_NEED_BYTES = 10 * 2**20  # room the database needs to go on: a few thousand drawings
@@ -50,19 +51,30 @@ REPAIR = "python -m model lab-db repair"
 
 
 class DatabaseUnavailable(RuntimeError):
-    """The lab's database can't be used right now; the message says why, in one line."""
+    """The lab's database can't be used right now; the message says why, in one
+    line a stranger may read (in the public demo: no file, host or port; those
+    are in ``detail``, which the server's log keeps). ``short``: the same in a
+    few words, for a small box (the Draw page's canvas)."""
+    short = "the lab's database is unavailable"
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or message
 
 
 class DatabaseBusy(DatabaseUnavailable):
     """Locked by other work for longer than ``BUSY_S``."""
+    short = "the lab is busy"
 
 
 class DatabaseFull(DatabaseUnavailable):
     """No room left on the disk the database writes to."""
+    short = "the server's disk is full"
 
 
 class DatabaseCorrupt(DatabaseUnavailable):
     """The SQLite file is damaged: the owner moves it aside with ``REPAIR``."""
+    short = "the lab's database is damaged"
 
 metadata = sa.MetaData()
 
@@ -117,8 +129,18 @@ drawings = sa.Table(
 )
 
 
+# Each demo visitor's own model (model.lab.outcome): the lab writes it where a job ends, so it is
+# there whichever tab, server or worker asks. Locally the lab's owner's model is the current one.
+owners = sa.Table(
+    "owners", metadata,
+    sa.Column("owner", sa.String(64), primary_key=True),  # a visitor's anonymous id
+    sa.Column("model", sa.String(64), nullable=False),  # the kept run that is their model
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+
 def database_url(root: Path | None = None) -> str:
-    url = os.environ.get("MNIST_LAB_DATABASE_URL", "").strip()
+    url = settings.text("MNIST_LAB_DATABASE_URL")
     if url:
         return url
     path = (root or store.workdir()) / store.RUNS / "lab.db"
@@ -194,27 +216,55 @@ def begin(root: Path | None = None) -> contextlib.AbstractContextManager[sa.Conn
 
 def unavailable(exc: BaseException, url: str) -> DatabaseUnavailable | None:
     """``exc`` as the one-line fault it is; None when it is no fault of the
-    database (a broken constraint, a bad statement: those are bugs or races)."""
+    database (a broken constraint, a bad statement: those are bugs or races).
+    In the public demo the line names no file, host or port (``detail`` does,
+    and goes to the server's log)."""
     if isinstance(exc, (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.DataError)):
         return None
     if isinstance(exc, DatabaseUnavailable):
         return exc
+    from model.lab.limits import demo_mode
+
+    demo = demo_mode()
     path = sqlite_path(url)
     text = str(getattr(exc, "orig", None) or exc).lower()
     if isinstance(exc, sa.exc.TimeoutError) or "locked" in text or "lock timeout" in text or "busy" in text:
         return DatabaseBusy(f"the lab is busy (its database is locked by other work for over {BUSY_S} s): "
                             "try again in a moment")
     if path is not None and ("malformed" in text or "not a database" in text):
-        return DatabaseCorrupt(f"the lab's database {path} is damaged ({_reason(exc)}): saved drawings and jobs "
-                               f"are unavailable until the owner runs `{REPAIR}`, which moves it aside "
-                               "(kept) and starts a fresh one")
+        detail = (f"the lab's database {path} is damaged ({_reason(exc)}): saved drawings and jobs "
+                  f"are unavailable until the owner runs `{REPAIR}`, which moves it aside "
+                  "(kept) and starts a fresh one")
+        public = ("the lab's database is damaged: saved drawings and jobs are unavailable until the owner "
+                  "repairs it") if demo else detail
+        return _logged(DatabaseCorrupt(public, detail))
     folder = path.parent if path is not None else store.workdir() / store.RUNS
     if disk_full(exc, folder if path is not None else None):
-        return DatabaseFull(disk_full_message(folder, DB_NEED_BYTES)
-                            + " (for its database; saved drawings and jobs come back once there is room)")
+        detail = (disk_full_message(folder, DB_NEED_BYTES)
+                  + " (for its database; saved drawings and jobs come back once there is room)")
+        public = "the disk is full: saved drawings and jobs come back once there is room" if demo else detail
+        return _logged(DatabaseFull(public, detail))
     where = path.name if path is not None else "server"
-    return DatabaseUnavailable(f"the lab's database is unavailable ({where}: {_reason(exc)}): saved drawings "
-                               "and jobs come back by themselves when it does")
+    detail = (f"the lab's database is unavailable ({where}: {_reason(exc)}): saved drawings "
+              "and jobs come back by themselves when it does")
+    public = ("the lab's database is unavailable: saved drawings and jobs come back by themselves when it does"
+              if demo else detail)
+    return _logged(DatabaseUnavailable(public, detail))
+
+
+LOG_EVERY_S = 30.0
+_logged_at: dict[str, float] = {}
+
+
+def _logged(problem: DatabaseUnavailable) -> DatabaseUnavailable:
+    """``problem``, its details in the server's log (each at most every ``LOG_EVERY_S``)."""
+    now = time.monotonic()
+    if problem.detail != str(problem) and now - _logged_at.get(problem.detail, -LOG_EVERY_S) >= LOG_EVERY_S:
+        if len(_logged_at) > 100:
+            _logged_at.clear()
+        _logged_at[problem.detail] = now
+        log.warning("%s", problem.detail)
+    return problem
 
 
 def _reason(exc: BaseException) -> str:
@@ -282,9 +332,14 @@ def _to_3(conn: sa.Connection) -> None:
         index.create(conn)
 
 
+def _to_4(conn: sa.Connection) -> None:
+    """3 -> 4: the owners table (each demo visitor's model)."""
+    owners.create(conn, checkfirst=True)
+
+
 # One step a version: UPGRADES[n] brings a database at version n - 1 to n, in
 # the transaction that records n (a failed step leaves the old version whole).
-UPGRADES = {2: _to_2, 3: _to_3}
+UPGRADES = {2: _to_2, 3: _to_3, 4: _to_4}
 
 
 # --- a damaged SQLite file -----------------------------------------------------------
@@ -305,9 +360,10 @@ def check(root: Path | None = None) -> str | None:
         with connect(root) as conn:
             conn.execute(sa.select(sa.func.count()).select_from(jobs))
     except sqlite3.DatabaseError as exc:
-        return str(unavailable(sa.exc.DatabaseError("open", None, exc), url))
+        return unavailable(sa.exc.DatabaseError("open", None, exc), url).detail
     except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:
-        return str(unavailable(exc, url) or exc)
+        problem = unavailable(exc, url)
+        return problem.detail if problem is not None else str(exc)
     return None
 
 

@@ -52,8 +52,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from model import settings
 from model.files import DiskFull, disk_full, disk_full_message
-from model.lab import champion, db, starter, store
+from model.lab import champion, db, outcome, starter, store
 from model.lab.limits import LOCAL, Limits, current_limits
 from model.logs import first_line
 from model.training.config import ConfigError, TrainConfig, preset_config
@@ -82,8 +83,8 @@ WARMUP_SESSION = "server"
 UPGRADE_PRESET = "strong-cnn"
 UPGRADE_SESSION = "server-upgrade"
 # It serves within 5 minutes on any machine: fewer epochs where the preset's take longer (strong-cnn's
-# 10 epochs took 657 s on this AMD EPYC without bfloat16, so 4 here; 16 took 366 s with bfloat16, so
-# about 12 there). strong-cnn at 4 epochs: 99.55% on MNIST, and MNIST's test writers drawn on a canvas read
+# 10 epochs took 657 s on an AMD EPYC without bfloat16, so 4 there; about 210 s on an Intel Xeon with
+# bfloat16, so all 10 there). strong-cnn at 4 epochs: 99.55% on MNIST, and MNIST's test writers drawn on a canvas read
 # at 99.50%, against the starter's 98.80% (bench/RESULTS.md).
 UPGRADE_WITHIN_S = 5 * 60.0
 MIN_UPGRADE_EPOCHS = 3
@@ -93,6 +94,12 @@ RETRAIN_AFTER = 200
 LEARN_SESSION = "server-learn"
 LEARN_LOOK_S = 60.0  # how often a server process counts the new corrections
 SERVER_SESSIONS = (WARMUP_SESSION, UPGRADE_SESSION, LEARN_SESSION)  # the server's own (no visitor budget)
+YIELDING = (UPGRADE_SESSION, LEARN_SESSION)  # the server's own work that steps aside for a visitor's job
+
+
+def _visitors(session) -> sa.ColumnElement[bool]:
+    """A job of a visitor's (or a person's, locally), not one of the server's own."""
+    return sa.or_(session.is_(None), session.not_in(SERVER_SESSIONS))
 _upgrade_seen: set[Path] = set()  # work folders whose upgrade job this process has seen queued
 _learn_next: dict[Path, float] = {}  # work folder -> when this process counts its new corrections again
 
@@ -172,7 +179,8 @@ def _job(row, position: int | None = None) -> Job:
 
 def submit(kind: str, key: str, params: dict[str, Any], session: str | None = None,
            limits: Limits | None = None, root: Path | None = None) -> Job:
-    """Queue a job, or join the queued or running job doing the same work.
+    """Queue a job, or join the queued or running job doing the same work
+    (its result is then settled for this job's owners too: ``params["owners"]``).
     Raises ``QueueFull`` when the queue (or, in the demo, this session's
     share of it) is full."""
     limits = limits or current_limits()
@@ -182,6 +190,10 @@ def submit(kind: str, key: str, params: dict[str, Any], session: str | None = No
             same = conn.execute(sa.select(db.jobs).where(db.jobs.c.kind == kind, db.jobs.c.key == key,
                                                          db.jobs.c.status.in_(db.ACTIVE))).first()
             if same is not None:
+                owners = [o for o in params.get("owners", []) if o not in same.params.get("owners", [])]
+                if owners and same.params.get("make_current") == "settle":
+                    conn.execute(db.jobs.update().where(db.jobs.c.id == same.id).values(
+                        params={**same.params, "owners": [*same.params.get("owners", []), *owners]}))
                 return get(same.id, root)
             queued = db.jobs.c.status == "queued"
             waiting = conn.execute(sa.select(sa.func.count()).where(queued)).scalar()
@@ -202,30 +214,39 @@ def submit(kind: str, key: str, params: dict[str, Any], session: str | None = No
     raise QueueFull("the job queue is too busy right now: try again")
 
 
-def submit_training(config: TrainConfig, session: str | None = None, make_current: bool | None = None,
+def submit_training(config: TrainConfig, session: str | None = None, make_current: bool | str | None = None,
                     limits: Limits | None = None, root: Path | None = None) -> Job:
     """Train ``config`` in the background (or join the job that already does).
-    ``make_current``: make the result the current model for everyone; by
-    default locally yes, in the public demo never (the demo model stays)."""
+    ``make_current``: by default ``"settle"``: where the job ends, the run
+    becomes its owner's model if it scores at least as well as theirs, else it
+    is kept (``model.lab.outcome``; the owner is the visitor, ``session``, in
+    the public demo, and the lab's owner locally); True makes it the current
+    model for everyone, False only keeps it."""
     from model.lab.runs import run_key
 
     limits = limits or current_limits()
     limits.check(config)
     if make_current is None:
-        make_current = not limits.demo
+        make_current = "settle"
+    owner = outcome.owner(session, limits)
     params = {"config": config.to_dict(), "make_current": make_current, "description": config.describe()}
+    if make_current == "settle":
+        params["owners"] = [owner] if owner is not None else []
     key = run_key(config, root)  # with saved drawings, it names which ones too
     meta = store.load_run_meta(key, root)
     if meta is None:
         return submit("train", key, params, session, limits, root)
-    # Trained before: nothing to run, the kept run is the result at once.
-    if make_current:
+    # Trained before: nothing to run, the kept run is the result at once, and its outcome too.
+    result = _train_result(meta, True)
+    if make_current is True:
         store.make_current(key, root)
+    elif make_current == "settle" and owner is not None:
+        result["outcomes"] = {owner: outcome.settle(owner, key, root).to_dict()}
     now = time.time()
     with db.begin(root) as conn:
         job_id = conn.execute(db.jobs.insert().values(
             kind="train", key=key, params=params, session=session, status="done", cancel=False,
-            message="these settings were trained before: the kept run is reused", result=_train_result(meta, True),
+            message="these settings were trained before: the kept run is reused", result=result,
             created_at=now, started_at=now, finished_at=now)).inserted_primary_key[0]
     return get(job_id, root)
 
@@ -249,7 +270,7 @@ def submit_search(search: dict[str, Any], description: str, session: str | None 
 def _preset_named(variable: str) -> str | None:
     """The preset (``preset_config``: "NAME" or "NAME:EPOCHS") that the
     environment variable names, or None when it names none."""
-    value = os.environ.get(variable, "").strip()
+    value = settings.text(variable)
     try:
         preset_config(value)
     except ConfigError:
@@ -306,7 +327,7 @@ def upgrade_preset() -> str | None:
     """The preset the demo upgrades its starter to (``MNIST_LAB_UPGRADE``, "NAME"
     or "NAME:EPOCHS", e.g. "strong-cnn:4" where 10 epochs take too long; unset:
     ``UPGRADE_PRESET``; "0" or a name of no preset: no upgrade)."""
-    if "MNIST_LAB_UPGRADE" not in os.environ:
+    if not settings.is_set("MNIST_LAB_UPGRADE"):
         return UPGRADE_PRESET
     return _preset_named("MNIST_LAB_UPGRADE")
 
@@ -376,10 +397,7 @@ def ensure_upgrade(root: Path | None = None) -> Job | None:
 
 def retrain_after() -> int:
     """New corrections that start a retraining by themselves (0: never by themselves)."""
-    try:
-        return max(0, int(os.environ.get("MNIST_LAB_RETRAIN_AFTER", RETRAIN_AFTER)))
-    except ValueError:
-        return RETRAIN_AFTER
+    return int(settings.number("MNIST_LAB_RETRAIN_AFTER"))
 
 
 def challenger_config(root: Path | None = None) -> TrainConfig:
@@ -442,9 +460,9 @@ def ensure_retraining(root: Path | None = None) -> Job | None:
     last = next(iter(list_jobs(root=root, session=LEARN_SESSION, limit=1)), None)
     if last is not None and last.active:
         return None
-    from model.lab.drawings import count_since
+    from model.lab.learning import new_corrections  # at most 40 an address; none before 3 addresses
 
-    if count_since(last.created_at if last else 0.0, root=root) < after:
+    if new_corrections(last.created_at if last else 0.0, root=root) < after:
         return None
     try:
         return submit_retraining(root, why=f"{after} new corrections")
@@ -696,6 +714,7 @@ class Runner:
                 _finish(job_id, self.root, "failed", f"stopped after {self.limits.job_seconds // 60} minutes, "
                                                      "the time limit of a job in this public demo")
                 self._discard_partial(job)
+        self._make_way()
         while len(self.running) < self.workers:
             job_id = self._claim()
             if job_id is None:
@@ -705,13 +724,37 @@ class Runner:
             except OSError as exc:  # e.g. no room for its log: it can't start
                 _finish(job_id, self.root, "failed", f"failed: {_why(exc, self.root)}")
 
+    def _make_way(self) -> None:
+        """A fair line: with every worker busy and a visitor's job waiting, the
+        server's own yielding work (the demo's upgrade, a retraining) is stopped
+        and queued again behind it; it restarts from its beginning once the
+        visitors' jobs are done (a stopped training keeps nothing half-made)."""
+        if len(self.running) < self.workers:
+            return
+        yielding = {job_id: get(job_id, self.root) for job_id in self.running}
+        yielding = {i: j for i, j in yielding.items() if j is not None and j.session in YIELDING}
+        if not yielding:
+            return
+        with db.connect(self.root) as conn:
+            waiting = conn.execute(sa.select(sa.func.count()).where(
+                db.jobs.c.status == "queued", _visitors(db.jobs.c.session))).scalar()
+        for job_id, job in list(yielding.items())[:waiting]:
+            proc = self.running.pop(job_id)[0]
+            requeued = {"status": "queued", "started_at": None, "heartbeat": None, "progress": None, "lease": None,
+                        "pid": None, "runner": None, "message": "waiting: visitors' trainings go first"}
+            _update(job_id, self.root, where_status="running", **requeued)  # queued before its process stops:
+            self._stop(proc)  # never seen running without one
+            _update(job_id, self.root, where_status="queued", progress=None)  # its last progress write, undone
+            self._discard_partial(job)
+            log.info("job %s (%s) yields to a visitor's job", job_id, job.title)
+
     def _ended(self, job: Job, code: int, oom_before: int | None) -> None:
         """The job's process ended without saying how: say it for it. A
         training whose run is complete on disk is done whatever the database
         let it write (it ends with ``EX_TEMPFAIL`` when it could not)."""
         meta = store.load_run_meta(job.key, self.root) if job.kind == "train" and code in (0, EX_TEMPFAIL) else None
         if meta is not None:
-            _finish(job.id, self.root, "done", "done", _train_result(meta, False))
+            _finish(job.id, self.root, "done", "done", _decide(job, meta, False, self.root))
         elif _finish(job.id, self.root, "interrupted" if _stopped(code) else "failed",
                      _crash_message(code, oom_before, _oom_kills())):
             self._discard_partial(job)
@@ -719,9 +762,10 @@ class Runner:
     def _claim(self) -> int | None:
         """Take the oldest queued job (atomic: two runners never take the same),
         leased to this process."""
-        with db.begin(self.root) as conn:
+        with db.begin(self.root) as conn:  # visitors' jobs first, then the server's own (_make_way)
+            server_last = sa.case((_visitors(db.jobs.c.session), 0), else_=1)
             job_id = conn.execute(sa.select(db.jobs.c.id).where(db.jobs.c.status == "queued")
-                                  .order_by(db.jobs.c.id).limit(1)).scalar()
+                                  .order_by(server_last, db.jobs.c.id).limit(1)).scalar()
             if job_id is None:
                 return None
             now = time.time()
@@ -896,15 +940,26 @@ def _train(job: Job, root: Path | None, report) -> dict[str, Any]:
     from model.training.callbacks import ProgressCallback, paced
 
     config = TrainConfig.from_dict(job.params["config"])
-    make_current = job.params.get("make_current", True)  # True, False, "if_better" or "gate"
+    make_current = job.params.get("make_current", True)  # True, False, "settle", "if_better" or "gate"
     result = train(config, callbacks=[ProgressCallback(lambda p: report(p.to_dict()), PROGRESS_S), *paced()],
                    root=root, make_current=make_current is True)
     if make_current == "if_better":
         champion.settle(result.meta["key"], root)
-    out = _train_result(result.meta, result.cached)
+    out = _decide(job, result.meta, result.cached, root)
     if make_current == "gate":
         out["verdict"] = champion.gate(result.meta["key"], root).to_dict()
         out["drawings"] = (result.meta.get("drawings") or {}).get("count")
+    return out
+
+
+def _decide(job: Job, meta: dict[str, Any], cached: bool, root: Path | None) -> dict[str, Any]:
+    """A training job's result, with what it became for everyone who asked for
+    it (``model.lab.outcome``; the job read again: people may have joined it):
+    decided here, where the job ends, whichever process that is."""
+    out = _train_result(meta, cached)
+    if job.params.get("make_current") == "settle":
+        owners = (get(job.id, root) or job).params.get("owners", [])
+        out["outcomes"] = {owner: outcome.settle(owner, meta["key"], root).to_dict() for owner in owners}
     return out
 
 

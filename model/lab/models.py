@@ -1,17 +1,9 @@
 """Kept models as a visitor manages them: the list (scores, size, date, what
-made it), which one is current, and what a finished training does to it.
-
-Locally, a training becomes the current model (``mnist_model.h5``) only when
-it scores at least as well as the current one, or when the visitor says so
-("Use this model"): a worse model never silently replaces a better one. The
-pages submit trainings with ``make_current=False`` and call ``settle`` once
-the job is done.
+made it), which one is current, deleting one, and what a training costs.
+What a finished training becomes for its owner is ``model.lab.outcome``'s.
 
     from model.lab import models
     models.kept_models()                  # newest first, the current one marked
-    outcome = models.settle("abc123")     # better or none yet: made current
-    outcome.made_current, outcome.previous
-    models.use("abc123")                  # the visitor's click
     models.estimate_wait(TrainConfig())   # seconds from the Train button to the result
 """
 
@@ -24,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from model.lab import jobs, store
-from model.lab.champion import Settled, accuracy, is_better, settle  # noqa: F401 (the pages' names for them)
+from model.lab.champion import accuracy
 from model.lab.pace import job_timings, training_estimate
 from model.lab.runs import is_kept  # noqa: F401 (the pages' name for it)
 from model.training.config import ConfigError, TrainConfig
@@ -80,11 +72,6 @@ def kept_models(root: Path | None = None, session: str | None = None) -> list[Ke
     return out
 
 
-def use(key: str, root: Path | None = None) -> None:
-    """The visitor's "Use this model": kept run ``key`` becomes the current model."""
-    store.make_current(key, root)
-
-
 class CannotDelete(ValueError):
     """The run can't be deleted; the message says why, in words."""
 
@@ -124,6 +111,28 @@ def estimate_wait(config: TrainConfig, root: Path | None = None, kept: bool | No
     """Seconds from the Train button to the result for ``config`` on this
     machine (``kept``: whether it was trained before; found out when None)."""
     return training_estimate(config, root, kept)[0]
+
+
+def wait_in_line(before: int | None = None, root: Path | None = None, workers: int = 1) -> float:
+    """Seconds until a job starts: what is left of the running jobs and the
+    visitors' jobs queued before job ``before`` (None: before a new one), over
+    ``workers``. The server's own yielding work steps aside (``jobs.YIELDING``)
+    and is not counted."""
+    import time
+
+    total = 0.0
+    for job in jobs.list_jobs(root, limit=200):
+        if job.kind != "train" or not job.active or job.session in jobs.YIELDING:
+            continue
+        if job.status == "queued" and before is not None and job.id >= before:
+            continue
+        try:
+            expected = estimate_wait(TrainConfig.from_dict(job.params["config"]), root, kept=False)
+        except (KeyError, TypeError, ValueError, ConfigError):
+            continue
+        ran = time.time() - job.started_at if job.status == "running" and job.started_at else 0.0
+        total += max(0.0, expected - ran)
+    return total / max(1, workers)
 
 
 def estimate_search(space, trials: int, epochs: int, subset: int, validation: float = 0.1,

@@ -106,6 +106,8 @@ def test_inside_map_click_chooses_an_image(page: Page, server: Server):
     expect(heading).to_be_visible()
     chosen = re.search(r"test image (\d+)", heading.inner_text()).group(1)
     expect(page.get_by_label(re.compile(r"^Test image \("))).to_have_value(chosen)
+    # the picked image is shown beside the map too, where the click was: in view, not 2,000 px up
+    expect(page.get_by_text(re.compile(rf"^test image {chosen}, a \d, read as \d$"))).to_be_in_viewport()
     expect(page.get_by_role("heading", name=f"Every layer's output for test image {chosen}, in network order"))\
         .to_be_visible()
     idle(page)
