@@ -30,8 +30,16 @@ importing anything big the child limits itself with ``setrlimit``:
 
 The parent kills the child after ``TIME_LIMIT`` seconds (120: importing
 TensorFlow takes 3-5 s, evaluating the strong CNN on 10,000 images 6 s), and
-records its peak RSS (VmHWM) in ``last_cost``. One child runs at a time (a lock): two at
-once would double the memory an upload may take.
+records its peak RSS (VmHWM) in ``last_cost``, and how the child ended in
+``last_ending`` (its wait status, whether the deadline killed it, the kind of
+error it replied): tests read there why a check stopped, not how long it
+took. One child runs at a time (a lock): two at once would double the memory
+an upload may take.
+
+For tests only, ``hold_in`` (None: no hold) names a folder where each child
+waits before its work (it writes ``held-<pid>`` there, and goes on once a
+file ``release`` appears, or its parent is gone): a child that cannot finish
+by itself, whatever the machine's speed, to be stopped at its time limit.
 """
 
 from __future__ import annotations
@@ -66,6 +74,30 @@ last_cost: tuple[int, float] | None = None  # (peak RSS bytes, seconds) of the l
 
 
 @dataclass(frozen=True)
+class Ending:
+    """How the latest child ended (``last_ending``): what tests check instead of a clock."""
+
+    status: int  # its wait status (os.WIFSIGNALED, os.WTERMSIG, os.WEXITSTATUS)
+    timed_out: bool  # killed by the parent at its time limit
+    error: str | None  # the kind of error it replied ("InvalidModelError", "MemoryError", ...), None if none
+    peak_rss: int  # bytes (VmHWM)
+
+    @property
+    def signal(self) -> int | None:
+        """The signal that ended it, None when it exited."""
+        return os.WTERMSIG(self.status) if os.WIFSIGNALED(self.status) else None
+
+    @property
+    def exit_code(self) -> int | None:
+        """Its exit code when it exited by itself, None when a signal ended it."""
+        return os.WEXITSTATUS(self.status) if os.WIFEXITED(self.status) else None
+
+
+last_ending: Ending | None = None
+hold_in: Path | None = None  # tests only: a folder where each child waits before its work (``_hold``)
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What the child returned, and what it cost."""
 
@@ -85,7 +117,8 @@ def run(target: str, kwargs: dict[str, Any], filename: str, memory_limit: int = 
         reply = Path(tmp) / "reply.json"
         log = Path(tmp) / "stderr.txt"
         request.write_text(json.dumps({"target": target, "kwargs": kwargs, "reply": str(reply),
-                                       "memory_limit": memory_limit}))
+                                       "memory_limit": memory_limit,
+                                       "hold": None if hold_in is None else str(hold_in)}))
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         started = time.perf_counter()
@@ -97,8 +130,9 @@ def run(target: str, kwargs: dict[str, Any], filename: str, memory_limit: int = 
         answer = _read_reply(reply)
         if answer is not None and isinstance(answer.get("peak_rss"), int):
             peak = max(peak, answer["peak_rss"])
-        global last_cost
+        global last_cost, last_ending
         last_cost = (peak, seconds)
+        last_ending = Ending(status, timed_out, answer.get("error") if answer is not None else None, peak)
         if timed_out:
             raise InvalidModelError(f"{filename}: checking it took longer than {time_limit:.0f} s, the limit; "
                                     "it was stopped")
@@ -140,11 +174,10 @@ def _wait(proc: subprocess.Popen, time_limit: float) -> tuple[int, int, bool]:
 
 def _hwm(pid: int | str) -> int:
     """Peak resident memory (VmHWM) of a process, bytes; 0 if unknown."""
-    with contextlib.suppress(OSError, ValueError):
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
+    with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     return 0
 
 
@@ -172,10 +205,21 @@ def _out_of_memory(exc: BaseException | None) -> bool:
     return False
 
 
+def _hold(folder: Path) -> None:
+    """Tests only (``hold_in``): wait in ``folder`` until it holds ``release``
+    or the parent is gone."""
+    parent = os.getppid()
+    (folder / f"held-{os.getpid()}").touch()
+    while not (folder / "release").exists() and os.getppid() == parent:
+        time.sleep(0.05)
+
+
 def main(argv: list[str]) -> int:
     request = json.loads(Path(argv[0]).read_text())
     limit_self(int(request["memory_limit"]))
     reply = Path(request["reply"])
+    if request.get("hold"):
+        _hold(Path(request["hold"]))
     try:
         from model.logs import quiet_tensorflow
 

@@ -53,9 +53,13 @@ def in_view(page: Page, locator) -> bool:
 
 
 def job_done(server, key: str, timeout: float = 600) -> None:
-    """Wait (a hang guard, not a speed check) until the run ``key`` is kept in the server's work folder."""
+    """Wait (a hang guard, not a speed check) until the training of run ``key`` has ended in the
+    server's lab, its outcome decided (the job's row says so)."""
+    from model.lab import jobs
+
     deadline = time.monotonic() + timeout
-    while not (server.workdir / "models" / key / "meta.json").is_file():
+    while not any(j.key == key and j.status == "done" and (j.result or {}).get("outcomes")
+                  for j in jobs.list_jobs(root=server.workdir)):
         assert time.monotonic() < deadline, f"run {key} never finished"
         time.sleep(1)
 
@@ -73,7 +77,7 @@ def test_the_settings_and_the_job_survive_a_page_switch_mid_training(context, se
     go_to(page, "Draw")
     expect(title(page)).to_contain_text("Draw", timeout=PAGE_TIMEOUT)
     idle(page)
-    time.sleep(3)  # a person looks at the Draw page while the job's progress refreshes in the sidebar
+    time.sleep(3)  # a person's pause on the Draw page (the job's progress refreshes in the sidebar meanwhile)
     go_to(page, "Train")
     expect(title(page)).to_contain_text("Train", timeout=PAGE_TIMEOUT)
     idle(page)
@@ -103,7 +107,6 @@ def test_a_worse_training_finished_with_the_tab_closed_waits_in_view(context, se
            .or_(page.get_by_text("Queued: number")).first).to_be_visible(timeout=PAGE_TIMEOUT)
     page.close()  # the tab is closed mid-training
     job_done(server, config.key(), TRAIN_TIMEOUT / 1000)
-    time.sleep(2)  # the job's ending (its outcome) is written just after its run
     back = context.new_page()  # the same browser comes back later
     open_page(back, server, "train", "Train")
     idle(back)
