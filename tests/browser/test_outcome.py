@@ -42,7 +42,10 @@ def choose_preset(page: Page, name: str) -> None:
     """Pick a preset and wait for its form (the settings line under the preset names it)."""
     page.get_by_role("combobox", name="Preset", exact=True).click()
     page.get_by_role("option", name=re.compile(rf"^{re.escape(name)}: ")).click()
-    expect(page.get_by_text(PRESETS[name].describe(), exact=False).first).to_be_visible()
+    # the form drawn anew for it (its batch size; the option's label names the preset at once)
+    expect(page.get_by_role("spinbutton", name="Batch size", exact=True)).to_have_value(
+        str(PRESETS[name].batch_size))
+    expect(page.get_by_role("spinbutton", name="Epochs", exact=True)).to_have_value(str(PRESETS[name].epochs))
     idle(page)
 
 
@@ -50,6 +53,16 @@ def in_view(page: Page, locator) -> bool:
     box = locator.bounding_box()
     height = page.viewport_size["height"]
     return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
+
+
+def asked(server, key: str, timeout: float = 120) -> None:
+    """Wait (a hang guard) until the server's lab has a job for run ``key``."""
+    from model.lab import jobs
+
+    deadline = time.monotonic() + timeout
+    while not any(j.key == key for j in jobs.list_jobs(root=server.workdir)):
+        assert time.monotonic() < deadline, f"no job for {key}: the Train click was lost"
+        time.sleep(0.5)
 
 
 def job_done(server, key: str, timeout: float = 600) -> None:
@@ -102,9 +115,9 @@ def test_a_worse_training_finished_with_the_tab_closed_waits_in_view(context, se
     set_number(page, "Batch size", config.batch_size)
     set_number(page, "Random seed", config.seed)
     expect(page.get_by_text(config.describe(), exact=False).first).to_be_visible()
+    idle(page)
     page.get_by_role("button", name="Train", exact=True).click()
-    expect(page.locator('[data-testid="stMain"] [data-testid="stProgress"]')
-           .or_(page.get_by_text("Queued: number")).first).to_be_visible(timeout=PAGE_TIMEOUT)
+    asked(server, config.key())  # the lab has the job (its row), whatever the page shows yet
     page.close()  # the tab is closed mid-training
     job_done(server, config.key(), TRAIN_TIMEOUT / 1000)
     back = context.new_page()  # the same browser comes back later
